@@ -1,0 +1,435 @@
+"""The bounded buffer and the background worker that delivers it.
+
+Caller threads only append a validated :class:`~align_instrument.events.Event` under a short
+lock. One daemon worker per client encodes batches, posts them over a keep-alive
+``requests.Session``, retries what can be retried and splits what the server rejects, so one
+bad event never loses its neighbours. Waits are interruptible by ``flush``/``close``.
+
+Process lifecycle: an ``atexit`` hook flushes every live client with a bounded budget, and
+``os.register_at_fork`` gives a child process a fresh, empty buffer, worker and HTTP session so
+it never re-sends what its parent had buffered.
+"""
+
+from __future__ import annotations
+
+import atexit
+import email.utils
+import logging
+import os
+import random
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from . import wire
+from ._internal import RateLimitedLog, logger, redact_key
+from .events import Event
+
+OnDrop = Callable[[str, int], None]
+BeforeSend = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504, 505, 506, 507, 508, 509, 510, 511, 520, 521, 522, 523, 524})
+SPLITTABLE_STATUS = frozenset({400, 413})
+
+
+@dataclass
+class DeliveryOptions:
+    """Tuning of the buffer and the worker; every field is an ``AlignClient`` keyword option."""
+
+    flush_interval: float = 1.0
+    """Seconds between deliveries of a partly filled batch."""
+    max_batch_events: int = 500
+    max_batch_bytes: int = 1024 * 1024
+    max_queue_events: int = 10_000
+    max_queue_bytes: int = 16 * 1024 * 1024
+    request_timeout: float = 10.0
+    max_retries: int | None = None
+    """Retries of one batch after a transient failure; ``None`` retries until delivered or closed."""
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    retry_after_max: float = 300.0
+    shutdown_timeout: float = 5.0
+    """Budget of the ``atexit`` flush when the app exits without ``close()``."""
+    on_drop: OnDrop | None = None
+    before_send: BeforeSend | None = None
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        for name in ("flush_interval", "request_timeout", "backoff_base", "backoff_max", "shutdown_timeout"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be a non-negative number (got {value!r})")
+        for name in ("max_batch_events", "max_batch_bytes", "max_queue_events", "max_queue_bytes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive int (got {value!r})")
+        if self.max_retries is not None and (not isinstance(self.max_retries, int) or self.max_retries < 0):
+            raise ValueError(f"max_retries must be None or a non-negative int (got {self.max_retries!r})")
+        for name in ("on_drop", "before_send"):
+            value = getattr(self, name)
+            if value is not None and not callable(value):
+                raise ValueError(f"{name} must be callable (got {value!r})")
+
+
+class _Abandoned(Exception):
+    """close() ran out of time while a batch was still being retried."""
+
+
+class Delivery:
+    """The buffer and its worker for one client."""
+
+    def __init__(self, endpoint: str, api_key: str | None, project_id: str, options: DeliveryOptions) -> None:
+        self._endpoint = endpoint
+        self._api_key = api_key
+        self._project_id = project_id
+        self._opts = options
+        self._headers = dict(wire.JSON_HEADERS)
+        self._headers.update(options.extra_headers)
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._log = RateLimitedLog()
+        self._reset_state()
+        _live.add(self)
+
+    def _reset_state(self) -> None:
+        """Fresh state: at construction and in a forked child."""
+        self._lock = threading.Lock()
+        self._settled = threading.Condition(threading.Lock())
+        self._wake = threading.Event()
+        self._interrupt = threading.Event()
+        self._queue: deque[Event] = deque()
+        self._queued_bytes = 0
+        self._seq = 0
+        self._settled_seq = 0
+        self._failed_seqs: deque[int] = deque(maxlen=4096)
+        self._inflight = 0
+        self._closed = False
+        self._stopping = False
+        self._abandon = False
+        self._thread: threading.Thread | None = None
+        self._http: requests.Session | None = None
+        # Event ids: a random per-process prefix and a counter, cheaper than a uuid4 per event.
+        self._id_prefix = os.urandom(8).hex()
+        self._batch_seq = 0
+        self._counts: dict[str, int] = {"enqueued": 0, "sent": 0, "retried": 0, "batches": 0}
+        self._dropped: dict[str, int] = {}
+        self._warned_closed = False
+
+    # --- caller side -----------------------------------------------------------------------------------
+
+    def submit(
+        self, kind: str, create_time: float, fields: tuple[Any, ...], props: dict[str, str] | None, size: int
+    ) -> bool:
+        """Append one validated event; never blocks on I/O. False when it was dropped."""
+        opts = self._opts
+        with self._lock:
+            if self._closed:
+                reason = "closed"
+            elif len(self._queue) >= opts.max_queue_events or self._queued_bytes + size > opts.max_queue_bytes:
+                reason = "queue_full"
+            else:
+                self._seq += 1
+                self._queue.append(Event(self._seq, kind, create_time, fields, props, size))
+                self._queued_bytes += size
+                self._counts["enqueued"] += 1
+                queued = len(self._queue)
+                reason = ""
+        if reason:
+            self._record_drop(reason, 1)
+            return False
+        if self._thread is None:
+            self._start_worker()
+        if queued >= opts.max_batch_events and not self._wake.is_set():
+            self._wake.set()
+        return True
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every event enqueued before this call is settled; True if all were delivered."""
+        with self._lock:
+            target = self._seq
+        with self._settled:
+            start = self._settled_seq
+        if target <= start:
+            return True
+        if self._thread is None or not self._thread.is_alive():
+            self._start_worker()
+        self._wake.set()
+        self._interrupt.set()
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._settled:
+            while self._settled_seq < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._settled.wait(remaining)
+            return not any(start < seq <= target for seq in self._failed_seqs)
+
+    def close(self, timeout: float) -> bool:
+        with self._lock:
+            already_closed, self._closed = self._closed, True
+        delivered = self.flush(timeout)
+        if already_closed:
+            return delivered
+        self._stopping = True
+        if not delivered:
+            # Out of time: stop retrying; what is still buffered is lost and counted.
+            self._abandon = True
+        self._wake.set()
+        self._interrupt.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(0.5 if delivered else 0.05)
+        _live.discard(self)
+        return delivered
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            out: dict[str, Any] = dict(self._counts)
+            out["dropped"] = dict(self._dropped)
+            out["pending"] = self._pending()
+        return out
+
+    def _pending(self) -> int:
+        return len(self._queue) + self._inflight
+
+    def _record_drop(self, reason: str, count: int) -> None:
+        with self._lock:
+            self._dropped[reason] = self._dropped.get(reason, 0) + count
+        if reason == "closed":
+            if not self._warned_closed:
+                self._warned_closed = True
+                logger.warning("align_instrument: client is closed; further events are dropped (counted in stats())")
+        else:
+            self._log(logging.WARNING, f"drop:{reason}", "align_instrument dropped %d event(s): %s", count, reason)
+        if self._opts.on_drop is not None:
+            try:
+                self._opts.on_drop(reason, count)
+            except Exception:
+                logger.debug("on_drop callback raised", exc_info=True)
+
+    # --- worker ----------------------------------------------------------------------------------------
+
+    def _start_worker(self) -> None:
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(target=self._run, name="align-instrument-delivery", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                self._wake.wait(self._opts.flush_interval)
+                self._wake.clear()
+                self._drain()
+                if self._stopping and (self._abandon or not self._queue):
+                    break
+        except Exception:  # pragma: no cover - the worker must never die silently
+            logger.exception("align_instrument delivery worker failed")
+        finally:
+            self._drop_unsent()
+            if self._http is not None:
+                self._http.close()
+                self._http = None
+
+    def _drain(self) -> None:
+        opts = self._opts
+        while not self._abandon:
+            batch: list[Event] = []
+            size = 0
+            with self._lock:
+                queue = self._queue
+                while queue and len(batch) < opts.max_batch_events:
+                    if batch and size + queue[0].size > opts.max_batch_bytes:
+                        break
+                    event = queue.popleft()
+                    size += event.size
+                    batch.append(event)
+                self._queued_bytes -= size
+                self._inflight = len(batch)
+            if not batch:
+                return
+            self._batch_seq += 1
+            try:
+                self._deliver(batch, f"{self._id_prefix}-{self._batch_seq:x}")
+            except _Abandoned:
+                self._settle(batch, failed=batch, reason="shutdown")
+                return
+            finally:
+                with self._lock:
+                    self._inflight = 0
+
+    def _settle(self, batch: list[Event], failed: list[Event] | None = None, reason: str = "") -> None:
+        if failed:
+            self._record_drop(reason, len(failed))
+        with self._settled:
+            if failed:
+                self._failed_seqs.extend(e.seq for e in failed)
+            self._settled_seq = max(self._settled_seq, batch[-1].seq)
+            self._settled.notify_all()
+
+    def _drop_unsent(self) -> None:
+        with self._lock:
+            left = list(self._queue)
+            self._queue.clear()
+            self._queued_bytes = 0
+        if left:
+            self._settle(left, failed=left, reason="shutdown")
+
+    def _deliver(self, batch: list[Event], request_id: str) -> None:
+        """Send one batch until it is delivered or permanently refused; splits on 400/413."""
+        encoded = self._encode(batch)
+        if not encoded:
+            self._settle(batch)
+            return
+        body, gzipped = wire.maybe_gzip(wire.encode_request(request_id, encoded))
+        headers = self._headers
+        if gzipped:
+            headers = {**headers, "Content-Encoding": "gzip"}
+        attempt = 0
+        while True:
+            status, retry_after, message = self._post(body, headers)
+            if status == 200:
+                with self._lock:
+                    self._counts["sent"] += len(encoded)
+                    self._counts["batches"] += 1
+                self._settle(batch)
+                return
+            if status in SPLITTABLE_STATUS:
+                if len(batch) > 1:
+                    half = len(batch) // 2
+                    self._deliver(batch[:half], request_id + "a")
+                    self._deliver(batch[half:], request_id + "b")
+                    return
+                reason = "rejected" if status == 400 else "too_large"
+                self._log(
+                    logging.WARNING, f"refused:{status}", "align_instrument: server refused an event (%s): %s",
+                    status, message,
+                )
+                self._settle(batch, failed=batch, reason=reason)
+                return
+            if status and status not in RETRYABLE_STATUS:
+                self._log(
+                    logging.ERROR, f"refused:{status}", "align_instrument: server answered %s, not retried: %s",
+                    status, message,
+                )
+                self._settle(batch, failed=batch, reason=f"http_{status}")
+                return
+            attempt += 1
+            if self._opts.max_retries is not None and attempt > self._opts.max_retries:
+                self._settle(batch, failed=batch, reason="retries_exhausted")
+                return
+            with self._lock:
+                self._counts["retried"] += 1
+            self._log(
+                logging.WARNING, "retrying", "align_instrument: delivery failed (%s), retrying with backoff",
+                message if status == 0 else status,
+            )
+            self._backoff(attempt, retry_after)
+
+    def _encode(self, batch: list[Event]) -> list[dict[str, Any]]:
+        prefix, project_id, before_send = self._id_prefix, self._project_id, self._opts.before_send
+        encoded = []
+        skipped = 0
+        for event in batch:
+            doc = wire.encode_event(event, f"{prefix}{event.seq:x}", project_id)
+            if before_send is not None:
+                try:
+                    doc = before_send(doc)  # type: ignore[assignment]
+                except Exception:
+                    logger.debug("before_send raised; the event is sent unchanged", exc_info=True)
+                if doc is None:
+                    skipped += 1
+                    continue
+            encoded.append(doc)
+        if skipped:
+            with self._lock:
+                self._dropped["before_send"] = self._dropped.get("before_send", 0) + skipped
+        return encoded
+
+    def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, float | None, str]:
+        """(status, Retry-After seconds, message); status 0 is a network error."""
+        if self._http is None:
+            self._http = requests.Session()
+        try:
+            response = self._http.post(self._endpoint, data=body, headers=headers, timeout=self._opts.request_timeout)
+        except requests.RequestException as exc:
+            return 0, None, redact_key(type(exc).__name__ + ": " + str(exc), self._api_key)[:300]
+        if response.status_code == 200:
+            return 200, None, ""
+        return (
+            response.status_code,
+            _parse_retry_after(response.headers.get("Retry-After")),
+            redact_key(response.text[:500], self._api_key),
+        )
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> None:
+        opts = self._opts
+        if retry_after is not None:
+            delay = min(retry_after, opts.retry_after_max)
+        else:
+            # Full jitter: spreads the retries of many processes after a shared outage.
+            delay = random.uniform(0, min(opts.backoff_max, opts.backoff_base * 2 ** (attempt - 1)))
+        interrupted = self._interrupt.wait(delay)
+        if interrupted:
+            self._interrupt.clear()
+        if self._abandon:
+            raise _Abandoned
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+# --- process lifecycle --------------------------------------------------------------------------------------
+
+_live: weakref.WeakSet[Delivery] = weakref.WeakSet()
+
+
+def _flush_at_exit() -> None:
+    for delivery in list(_live):
+        if delivery._seq > delivery._settled_seq:
+            try:
+                delivery.close(delivery._opts.shutdown_timeout)
+            except Exception:  # pragma: no cover
+                logger.debug("flush at exit failed", exc_info=True)
+
+
+def _before_fork() -> None:
+    for delivery in list(_live):
+        delivery._lock.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    for delivery in list(_live):
+        if delivery._lock.locked():
+            delivery._lock.release()
+
+
+def _after_fork_in_child() -> None:
+    # The parent still owns (and will deliver) what was buffered: the child starts empty.
+    for delivery in list(_live):
+        delivery._reset_state()
+
+
+atexit.register(_flush_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+    )
