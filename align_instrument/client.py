@@ -6,7 +6,6 @@ import ipaddress
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
@@ -114,7 +113,7 @@ class AlignClient:
             raise ConfigurationError(f"recent_sessions must be a positive int (got {recent_sessions!r})")
         self._delivery = Delivery(host + COLLECT_EVENTS_PATH, api_key, self.project_id, delivery_options)
         self._index_lock = threading.Lock()
-        self._used_indexes: OrderedDict[str, set[int]] = OrderedDict()
+        self._used_indexes: dict[str, set[int]] = {}  # insertion order: oldest session first
         self._recent_sessions = recent_sessions
         self._internal_errors: dict[str, int] = {}
 
@@ -320,19 +319,24 @@ class AlignClient:
         self._internal_errors[kind] = self._internal_errors.get(kind, 0) + 1
 
     def _claim_index(self, session_id: str, message_index: int) -> None:
+        # No lock: set and dict operations are atomic under the GIL, and the only race (two threads
+        # logging the very same index at the same instant) is an app bug we may then miss.
+        used = self._used_indexes.get(session_id)
+        if used is None:
+            used = self._used_indexes.setdefault(session_id, set())
+            if len(self._used_indexes) > self._recent_sessions:
+                self._forget_oldest_session()
+        elif message_index in used:
+            raise ev.ValidationError("message_index", f"is already used in session {session_id!r}", message_index)
+        used.add(message_index)
+
+    def _forget_oldest_session(self) -> None:
         with self._index_lock:
-            used = self._used_indexes.get(session_id)
-            if used is None:
-                used = self._used_indexes[session_id] = set()
-                if len(self._used_indexes) > self._recent_sessions:
-                    self._used_indexes.popitem(last=False)
-            elif message_index in used:
-                raise ev.ValidationError(
-                    "message_index", f"is already used in session {session_id!r}", message_index
-                )
-            else:
-                self._used_indexes.move_to_end(session_id)
-            used.add(message_index)
+            while len(self._used_indexes) > self._recent_sessions:
+                try:
+                    del self._used_indexes[next(iter(self._used_indexes))]
+                except (RuntimeError, StopIteration, KeyError):  # changed by another thread meanwhile
+                    break
 
 
 class Config:

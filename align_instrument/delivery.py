@@ -29,7 +29,7 @@ import requests
 
 from . import wire
 from ._internal import RateLimitedLog, logger, redact_key
-from .events import Event
+from .events import SEQ, SIZE, Event
 
 OnDrop = Callable[[str, int], None]
 BeforeSend = Callable[[dict[str, Any]], "dict[str, Any] | None"]
@@ -46,7 +46,7 @@ class DeliveryOptions:
     """Seconds between deliveries of a partly filled batch."""
     max_batch_events: int = 500
     max_batch_bytes: int = 1024 * 1024
-    max_queue_events: int = 10_000
+    max_queue_events: int = 100_000
     max_queue_bytes: int = 16 * 1024 * 1024
     request_timeout: float = 10.0
     max_retries: int | None = None
@@ -94,6 +94,10 @@ class Delivery:
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._log = RateLimitedLog()
+        # Copied out of the options: attribute look-ups on the caller's hot path add up.
+        self._max_queue_events = options.max_queue_events
+        self._max_queue_bytes = options.max_queue_bytes
+        self._max_batch_events = options.max_batch_events
         self._reset_state()
         _live.add(self)
 
@@ -117,7 +121,7 @@ class Delivery:
         # Event ids: a random per-process prefix and a counter, cheaper than a uuid4 per event.
         self._id_prefix = os.urandom(8).hex()
         self._batch_seq = 0
-        self._counts: dict[str, int] = {"enqueued": 0, "sent": 0, "retried": 0, "batches": 0}
+        self._counts: dict[str, int] = {"sent": 0, "retried": 0, "batches": 0}
         self._dropped: dict[str, int] = {}
         self._warned_closed = False
 
@@ -127,25 +131,21 @@ class Delivery:
         self, kind: str, create_time: float, fields: tuple[Any, ...], props: dict[str, str] | None, size: int
     ) -> bool:
         """Append one validated event; never blocks on I/O. False when it was dropped."""
-        opts = self._opts
+        queue = self._queue
         with self._lock:
-            if self._closed:
-                reason = "closed"
-            elif len(self._queue) >= opts.max_queue_events or self._queued_bytes + size > opts.max_queue_bytes:
-                reason = "queue_full"
+            if self._closed or len(queue) >= self._max_queue_events or self._queued_bytes + size > self._max_queue_bytes:
+                accepted = False
             else:
-                self._seq += 1
-                self._queue.append(Event(self._seq, kind, create_time, fields, props, size))
+                self._seq = seq = self._seq + 1
+                queue.append((seq, kind, create_time, fields, props, size))
                 self._queued_bytes += size
-                self._counts["enqueued"] += 1
-                queued = len(self._queue)
-                reason = ""
-        if reason:
-            self._record_drop(reason, 1)
+                accepted = True
+        if not accepted:
+            self._record_drop("closed" if self._closed else "queue_full", 1)
             return False
         if self._thread is None:
             self._start_worker()
-        if queued >= opts.max_batch_events and not self._wake.is_set():
+        if len(queue) >= self._max_batch_events and not self._wake.is_set():
             self._wake.set()
         return True
 
@@ -190,7 +190,7 @@ class Delivery:
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            out: dict[str, Any] = dict(self._counts)
+            out: dict[str, Any] = {"enqueued": self._seq, **self._counts}
             out["dropped"] = dict(self._dropped)
             out["pending"] = self._pending()
         return out
@@ -227,11 +227,12 @@ class Delivery:
             while True:
                 self._wake.wait(self._opts.flush_interval)
                 self._wake.clear()
-                self._drain()
+                try:
+                    self._drain()
+                except Exception:  # pragma: no cover - a bug of ours must not stop delivery
+                    logger.exception("align_instrument delivery worker error")
                 if self._stopping and (self._abandon or not self._queue):
                     break
-        except Exception:  # pragma: no cover - the worker must never die silently
-            logger.exception("align_instrument delivery worker failed")
         finally:
             self._drop_unsent()
             if self._http is not None:
@@ -246,10 +247,10 @@ class Delivery:
             with self._lock:
                 queue = self._queue
                 while queue and len(batch) < opts.max_batch_events:
-                    if batch and size + queue[0].size > opts.max_batch_bytes:
+                    if batch and size + queue[0][SIZE] > opts.max_batch_bytes:
                         break
                     event = queue.popleft()
-                    size += event.size
+                    size += event[SIZE]
                     batch.append(event)
                 self._queued_bytes -= size
                 self._inflight = len(batch)
@@ -261,6 +262,9 @@ class Delivery:
             except _Abandoned:
                 self._settle(batch, failed=batch, reason="shutdown")
                 return
+            except Exception:  # pragma: no cover - a bug of ours: count the loss, keep delivering
+                logger.exception("align_instrument delivery error")
+                self._settle(batch, failed=batch, reason="internal_error")
             finally:
                 with self._lock:
                     self._inflight = 0
@@ -270,8 +274,8 @@ class Delivery:
             self._record_drop(reason, len(failed))
         with self._settled:
             if failed:
-                self._failed_seqs.extend(e.seq for e in failed)
-            self._settled_seq = max(self._settled_seq, batch[-1].seq)
+                self._failed_seqs.extend(e[SEQ] for e in failed)
+            self._settled_seq = max(self._settled_seq, batch[-1][SEQ])
             self._settled.notify_all()
 
     def _drop_unsent(self) -> None:
@@ -338,7 +342,12 @@ class Delivery:
         encoded = []
         skipped = 0
         for event in batch:
-            doc = wire.encode_event(event, f"{prefix}{event.seq:x}", project_id)
+            try:
+                doc = wire.encode_event(event, f"{prefix}{event[SEQ]:x}", project_id)
+            except Exception:  # pragma: no cover - events.py only admits encodable values
+                logger.exception("align_instrument could not encode an event; it is dropped")
+                self._record_drop("internal_error", 1)
+                continue
             if before_send is not None:
                 try:
                     doc = before_send(doc)  # type: ignore[assignment]

@@ -14,7 +14,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any, NamedTuple
+from typing import Any
 
 ROLE_USER = "user"
 ROLE_ASSISTANT = "assistant"
@@ -212,20 +212,13 @@ def check_custom_properties(value: object) -> dict[str, str] | None:
 # --- validated events -----------------------------------------------------------------------------------
 
 
-class Event(NamedTuple):
-    """One accepted call, validated, not yet encoded.
-
-    ``seq`` orders events within a client and, with the client's random prefix, forms the event id.
-    ``fields`` holds the type's own values in a fixed order (see ``wire.encode_event``).
-    """
-
-    seq: int
-    type: str
-    create_time: float
-    fields: tuple[Any, ...]
-    custom_properties: dict[str, str] | None
-    size: int  # rough encoded size in bytes, for the buffer's byte bound
-
+# One accepted call, validated, not yet encoded: (seq, type, create_time, fields, custom_properties, size).
+# A plain tuple rather than a NamedTuple: building one is ~10x cheaper and it is built on the caller's
+# thread. ``seq`` orders events within a client and, with the client's random prefix, forms the event id;
+# ``fields`` holds the type's own values in the order ``wire.encode_event`` reads them; ``size`` is a
+# rough encoded size in bytes for the buffer's byte bound.
+Event = tuple[int, str, float, tuple[Any, ...], "dict[str, str] | None", int]
+SEQ, TYPE, CREATE_TIME, FIELDS, PROPS, SIZE = range(6)
 
 EVENT_OVERHEAD_BYTES = 240  # JSON keys, ids, timestamps and the tuple itself
 

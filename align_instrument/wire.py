@@ -41,8 +41,7 @@ format_timestamp = _TimestampFormatter()
 
 def encode_event(event: ev.Event, event_id: str, project_id: str) -> dict[str, Any]:
     """The proto3 JSON form of one event: only the fields the contract names."""
-    kind = event.type
-    f = event.fields
+    _, kind, create_time, f, custom_properties, _ = event
     props: dict[str, Any]
     if kind == ev.MESSAGE_CREATE:
         session_id, index, role, content = f
@@ -59,7 +58,7 @@ def encode_event(event: ev.Event, event_id: str, project_id: str) -> dict[str, A
         props = {
             "sessionProperties": {
                 "sessionId": session_id,
-                "sessionStartTime": format_timestamp(event.create_time),
+                "sessionStartTime": format_timestamp(create_time),
                 "userId": user_id,
                 "assistantId": assistant_id,
             }
@@ -77,7 +76,7 @@ def encode_event(event: ev.Event, event_id: str, project_id: str) -> dict[str, A
         feedback["type"] = feedback_type
         props = {"feedbackProperties": feedback}
     elif kind == ev.USER_RECOGNIZE:
-        user_id, display_name, email, ip, country_code, create_time = f
+        user_id, display_name, email, ip, country_code, user_create_time = f
         user: dict[str, Any] = {"userId": user_id}
         if email is not None:
             user["userEmail"] = email
@@ -85,19 +84,19 @@ def encode_event(event: ev.Event, event_id: str, project_id: str) -> dict[str, A
             user["userIp"] = ip
         if country_code is not None:
             user["userLocation"] = {"countryCode": country_code}
-        if create_time is not None:
-            user["userCreateTime"] = format_timestamp(create_time)
+        if user_create_time is not None:
+            user["userCreateTime"] = format_timestamp(user_create_time)
         if display_name is not None:
             user["userDisplayName"] = display_name
         props = {"userProperties": user}
     else:  # pragma: no cover - events.py only builds the types above
         raise ValueError(f"unknown event type {kind!r}")
-    if event.custom_properties:
-        props["customProperties"] = {k: {"stringValue": v} for k, v in event.custom_properties.items()}
+    if custom_properties:
+        props["customProperties"] = {k: {"stringValue": v} for k, v in custom_properties.items()}
     return {
         "id": event_id,
         "type": kind,
-        "createTime": format_timestamp(event.create_time),
+        "createTime": format_timestamp(create_time),
         "properties": props,
         "projectId": project_id,
     }
