@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -48,10 +49,8 @@ def capture_internal_exceptions(counter: ErrorCounter | None, kind: str) -> Iter
         yield
     except Exception:
         if counter is not None:
-            try:
+            with contextlib.suppress(Exception):  # counting must not fail either
                 counter.record_internal_error(kind)
-            except Exception:  # pragma: no cover - counting must not fail either
-                pass
         if kind not in _logged_kinds:
             _logged_kinds.add(kind)
             logger.debug("align_instrument internal error in %s (logged once per kind)", kind, exc_info=True)

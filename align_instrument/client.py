@@ -153,7 +153,9 @@ class AlignClient:
         fields = ev.user_fields(user_id, display_name, email, ip, country_code, create_time)
         props = ev.check_custom_properties(custom_properties)
         size = ev.EVENT_OVERHEAD_BYTES + sum(len(f) for f in fields if isinstance(f, str))
-        self._delivery.submit(ev.USER_RECOGNIZE, time.time(), fields, props, size + ev.custom_properties_size(props))
+        self._delivery.submit(
+            ev.USER_RECOGNIZE, time.time(), fields, props, size + ev.custom_properties_size(props)
+        )
 
     def open_session(
         self,
@@ -228,7 +230,9 @@ class AlignClient:
         size = ev.EVENT_OVERHEAD_BYTES + len(session_id) + len(content)
         if props:
             size += ev.custom_properties_size(props)
-        self._delivery.submit(ev.MESSAGE_CREATE, time.time(), (session_id, message_index, role, content), props, size)
+        self._delivery.submit(
+            ev.MESSAGE_CREATE, time.time(), (session_id, message_index, role, content), props, size
+        )
 
     def close_session(self, session_id: str) -> None:
         """Record the end of a session (``session_close``).
@@ -327,7 +331,9 @@ class AlignClient:
             if len(self._used_indexes) > self._recent_sessions:
                 self._forget_oldest_session()
         elif message_index in used:
-            raise ev.ValidationError("message_index", f"is already used in session {session_id!r}", message_index)
+            raise ev.ValidationError(
+                "message_index", f"is already used in session {session_id!r}", message_index
+            )
         used.add(message_index)
 
     def _forget_oldest_session(self) -> None:
@@ -398,7 +404,11 @@ class AlignAI(AlignClient):
         super().open_session(session_id, user_id, assistant_id, custom_properties)
 
     def flush(self, timeout_seconds: float | None = None) -> bool:
-        return super().flush(self.config.flush_timeout_seconds if timeout_seconds is None else timeout_seconds)
+        return super().flush(
+            self.config.flush_timeout_seconds if timeout_seconds is None else timeout_seconds
+        )
 
     def close(self, timeout_seconds: float | None = None) -> bool:
-        return super().close(self.config.flush_timeout_seconds if timeout_seconds is None else timeout_seconds)
+        return super().close(
+            self.config.flush_timeout_seconds if timeout_seconds is None else timeout_seconds
+        )

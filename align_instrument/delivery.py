@@ -34,7 +34,9 @@ from .events import SEQ, SIZE, Event
 OnDrop = Callable[[str, int], None]
 BeforeSend = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 
-RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504, 505, 506, 507, 508, 509, 510, 511, 520, 521, 522, 523, 524})
+RETRYABLE_STATUS = frozenset(
+    {408, 429, 500, 502, 503, 504, 505, 506, 507, 508, 509, 510, 511, 520, 521, 522, 523, 524}
+)
 SPLITTABLE_STATUS = frozenset({400, 413})
 
 
@@ -133,7 +135,11 @@ class Delivery:
         """Append one validated event; never blocks on I/O. False when it was dropped."""
         queue = self._queue
         with self._lock:
-            if self._closed or len(queue) >= self._max_queue_events or self._queued_bytes + size > self._max_queue_bytes:
+            if (
+                self._closed
+                or len(queue) >= self._max_queue_events
+                or self._queued_bytes + size > self._max_queue_bytes
+            ):
                 accepted = False
             else:
                 self._seq = seq = self._seq + 1
@@ -204,9 +210,13 @@ class Delivery:
         if reason == "closed":
             if not self._warned_closed:
                 self._warned_closed = True
-                logger.warning("align_instrument: client is closed; further events are dropped (counted in stats())")
+                logger.warning(
+                    "align_instrument: client is closed; further events are dropped (counted in stats())"
+                )
         else:
-            self._log(logging.WARNING, f"drop:{reason}", "align_instrument dropped %d event(s): %s", count, reason)
+            self._log(
+                logging.WARNING, f"drop:{reason}", "align_instrument dropped %d event(s): %s", count, reason
+            )
         if self._opts.on_drop is not None:
             try:
                 self._opts.on_drop(reason, count)
@@ -313,15 +323,21 @@ class Delivery:
                     return
                 reason = "rejected" if status == 400 else "too_large"
                 self._log(
-                    logging.WARNING, f"refused:{status}", "align_instrument: server refused an event (%s): %s",
-                    status, message,
+                    logging.WARNING,
+                    f"refused:{status}",
+                    "align_instrument: server refused an event (%s): %s",
+                    status,
+                    message,
                 )
                 self._settle(batch, failed=batch, reason=reason)
                 return
             if status and status not in RETRYABLE_STATUS:
                 self._log(
-                    logging.ERROR, f"refused:{status}", "align_instrument: server answered %s, not retried: %s",
-                    status, message,
+                    logging.ERROR,
+                    f"refused:{status}",
+                    "align_instrument: server answered %s, not retried: %s",
+                    status,
+                    message,
                 )
                 self._settle(batch, failed=batch, reason=f"http_{status}")
                 return
@@ -332,7 +348,9 @@ class Delivery:
             with self._lock:
                 self._counts["retried"] += 1
             self._log(
-                logging.WARNING, "retrying", "align_instrument: delivery failed (%s), retrying with backoff",
+                logging.WARNING,
+                "retrying",
+                "align_instrument: delivery failed (%s), retrying with backoff",
                 message if status == 0 else status,
             )
             self._backoff(attempt, retry_after)
@@ -367,7 +385,9 @@ class Delivery:
         if self._http is None:
             self._http = requests.Session()
         try:
-            response = self._http.post(self._endpoint, data=body, headers=headers, timeout=self._opts.request_timeout)
+            response = self._http.post(
+                self._endpoint, data=body, headers=headers, timeout=self._opts.request_timeout
+            )
         except requests.RequestException as exc:
             return 0, None, redact_key(type(exc).__name__ + ": " + str(exc), self._api_key)[:300]
         if response.status_code == 200:

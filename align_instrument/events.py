@@ -14,7 +14,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Final
 
 ROLE_USER = "user"
 ROLE_ASSISTANT = "assistant"
@@ -52,7 +52,7 @@ COUNTRY_CODES = frozenset(
     NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW
     SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO
     TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
-    """.split()
+    """.split()  # noqa: SIM905 - a table reads better as text
 )
 
 CustomProperties = Mapping[str, "str | int | float | bool"]
@@ -188,9 +188,7 @@ def check_custom_properties(value: object) -> dict[str, str] | None:
     out: dict[str, str] = {}
     for key, raw in value.items():
         if not isinstance(key, str) or CUSTOM_KEY_PATTERN.fullmatch(key) is None:
-            raise ValidationError(
-                "custom_properties key", "must match ^[a-zA-Z][a-zA-Z0-9_]{0,63}$", key
-            )
+            raise ValidationError("custom_properties key", "must match ^[a-zA-Z][a-zA-Z0-9_]{0,63}$", key)
         if isinstance(raw, str):
             text = raw
         elif isinstance(raw, bool):
@@ -198,9 +196,7 @@ def check_custom_properties(value: object) -> dict[str, str] | None:
         elif isinstance(raw, (int, float)):
             text = str(raw)
         else:
-            raise ValidationError(
-                f"custom_properties[{key!r}]", "must be a str, int, float or bool", raw
-            )
+            raise ValidationError(f"custom_properties[{key!r}]", "must be a str, int, float or bool", raw)
         if len(text) > MAX_CUSTOM_VALUE_CHARS:
             raise ValidationError(
                 f"custom_properties[{key!r}]", f"must be at most {MAX_CUSTOM_VALUE_CHARS} characters", text
@@ -218,7 +214,8 @@ def check_custom_properties(value: object) -> dict[str, str] | None:
 # ``fields`` holds the type's own values in the order ``wire.encode_event`` reads them; ``size`` is a
 # rough encoded size in bytes for the buffer's byte bound.
 Event = tuple[int, str, float, tuple[Any, ...], "dict[str, str] | None", int]
-SEQ, TYPE, CREATE_TIME, FIELDS, PROPS, SIZE = range(6)
+SEQ: Final = 0
+SIZE: Final = 5
 
 EVENT_OVERHEAD_BYTES = 240  # JSON keys, ids, timestamps and the tuple itself
 

@@ -81,7 +81,14 @@ class FaultServer:
                     status = 400
                 with outer._lock:
                     outer.requests.append(
-                        Received(dict(self.headers), body, len(raw), status, self.client_address[1], time.monotonic())
+                        Received(
+                            dict(self.headers),
+                            body,
+                            len(raw),
+                            status,
+                            self.client_address[1],
+                            time.monotonic(),
+                        )
                     )
                 if status == 200:
                     payload = b"{}"
@@ -121,4 +128,8 @@ class FaultServer:
             return [e for r in self.requests if r.status == 200 for e in r.body["events"]]
 
     def delivered_contents(self) -> list[str]:
-        return [e["properties"]["messageProperties"]["messageContent"] for e in self.delivered() if e["type"] == "message_create"]
+        return [
+            e["properties"]["messageProperties"]["messageContent"]
+            for e in self.delivered()
+            if e["type"] == "message_create"
+        ]

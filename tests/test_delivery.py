@@ -268,7 +268,9 @@ def test_concurrent_callers_lose_nothing(server: FaultServer) -> None:
     assert len(events) == 4000 and len({e["id"] for e in events}) == 4000
 
 
-def test_the_api_key_never_appears_in_logs_or_repr(server: FaultServer, caplog: pytest.LogCaptureFixture) -> None:
+def test_the_api_key_never_appears_in_logs_or_repr(
+    server: FaultServer, caplog: pytest.LogCaptureFixture
+) -> None:
     key = "sk-align-very-secret"
     server.always_status = 401
     client = align.AlignClient(api_key=key, host=server.url, **FAST)  # type: ignore[arg-type]

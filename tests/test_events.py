@@ -74,26 +74,56 @@ def test_custom_properties_rules(client: align.AlignClient) -> None:
     ok_key = "a" + "b" * 63
     client.open_session("s", "u", custom_properties={ok_key: "v"})
     for bad_key in ["1abc", "_a", "a-b", "a b", "", "a" + "b" * 64, "é"]:
-        rejected(client.open_session, "s", "u", custom_properties={bad_key: "v"},
-                 field="custom_properties key", rule="must match")
-    rejected(client.open_session, "s", "u", custom_properties={"k": "v" * 257},
-             field="custom_properties['k']", rule="at most 256")
+        rejected(
+            client.open_session,
+            "s",
+            "u",
+            custom_properties={bad_key: "v"},
+            field="custom_properties key",
+            rule="must match",
+        )
+    rejected(
+        client.open_session,
+        "s",
+        "u",
+        custom_properties={"k": "v" * 257},
+        field="custom_properties['k']",
+        rule="at most 256",
+    )
     eleven = {f"k{i}": "v" for i in range(11)}
-    rejected(client.open_session, "s", "u", custom_properties=eleven,
-             field="custom_properties", rule="at most 10 entries")
-    rejected(client.open_session, "s", "u", custom_properties={"k": [1]},
-             field="custom_properties['k']", rule="str, int, float or bool")
-    rejected(client.open_session, "s", "u", custom_properties={"k": None},
-             field="custom_properties['k']", rule="str, int, float or bool")
-    rejected(client.open_session, "s", "u", custom_properties=["k"],
-             field="custom_properties", rule="dict")
+    rejected(
+        client.open_session,
+        "s",
+        "u",
+        custom_properties=eleven,
+        field="custom_properties",
+        rule="at most 10 entries",
+    )
+    rejected(
+        client.open_session,
+        "s",
+        "u",
+        custom_properties={"k": [1]},
+        field="custom_properties['k']",
+        rule="str, int, float or bool",
+    )
+    rejected(
+        client.open_session,
+        "s",
+        "u",
+        custom_properties={"k": None},
+        field="custom_properties['k']",
+        rule="str, int, float or bool",
+    )
+    rejected(client.open_session, "s", "u", custom_properties=["k"], field="custom_properties", rule="dict")
 
 
 def test_message_index_rules(client: align.AlignClient) -> None:
     for bad in [0, -1, True, 1.0, "1", None]:
         rejected(client.create_message, "s", bad, "user", "hi", field="message_index", rule="positive int")
-        rejected(client.create_message_feedback, "s", bad, "thumbs_up", field="message_index",
-                 rule="positive int")
+        rejected(
+            client.create_message_feedback, "s", bad, "thumbs_up", field="message_index", rule="positive int"
+        )
     rejected(client.create_message, "s", 2**31, "user", "hi", field="message_index", rule="int32")
     client.create_message("s", 2**31 - 1, "user", "hi")
 
@@ -123,13 +153,21 @@ def test_duplicate_memory_is_bounded(server: FaultServer) -> None:
     c.close(2)
 
 
-def test_a_bad_call_sends_nothing_and_good_ones_are_encoded(server: FaultServer, client: align.AlignClient) -> None:
+def test_a_bad_call_sends_nothing_and_good_ones_are_encoded(
+    server: FaultServer, client: align.AlignClient
+) -> None:
     created = datetime(2024, 5, 1, 12, 30, 15, 250000)  # naive: taken as UTC
     with pytest.raises(align.ValidationError):
         client.create_message("s1", 1, "user", "hi", custom_properties={"bad key": "v"})
-    client.identify_user("u1", display_name="Ada", email="ada@example.com", ip="203.0.113.9",
-                         country_code="GB", create_time=created,
-                         custom_properties={"plan": "pro", "seats": 3, "ratio": 0.5, "trial": False})
+    client.identify_user(
+        "u1",
+        display_name="Ada",
+        email="ada@example.com",
+        ip="203.0.113.9",
+        country_code="GB",
+        create_time=created,
+        custom_properties={"plan": "pro", "seats": 3, "ratio": 0.5, "trial": False},
+    )
     client.open_session("s1", "u1")
     client.create_message("s1", 1, align.ROLE_USER, "hi", custom_properties={"lang": "en"})
     client.create_message("s1", 2, align.ROLE_ASSISTANT, "héllo ✓")
@@ -139,34 +177,52 @@ def test_a_bad_call_sends_nothing_and_good_ones_are_encoded(server: FaultServer,
     assert client.flush(5)
     events = server.delivered()
     assert [e["type"] for e in events] == [
-        "user_recognize", "session_open", "message_create", "message_create",
-        "feedback_create", "feedback_create", "session_close",
+        "user_recognize",
+        "session_open",
+        "message_create",
+        "message_create",
+        "feedback_create",
+        "feedback_create",
+        "session_close",
     ]
     assert len({e["id"] for e in events}) == len(events)
     assert all(e["projectId"] == "local" and e["createTime"].endswith("Z") for e in events)
     user = events[0]["properties"]
     assert user["userProperties"] == {
-        "userId": "u1", "userEmail": "ada@example.com", "userIp": "203.0.113.9",
-        "userLocation": {"countryCode": "GB"}, "userCreateTime": "2024-05-01T12:30:15.250000Z",
+        "userId": "u1",
+        "userEmail": "ada@example.com",
+        "userIp": "203.0.113.9",
+        "userLocation": {"countryCode": "GB"},
+        "userCreateTime": "2024-05-01T12:30:15.250000Z",
         "userDisplayName": "Ada",
     }
     assert user["customProperties"] == {
-        "plan": {"stringValue": "pro"}, "seats": {"stringValue": "3"},
-        "ratio": {"stringValue": "0.5"}, "trial": {"stringValue": "false"},
+        "plan": {"stringValue": "pro"},
+        "seats": {"stringValue": "3"},
+        "ratio": {"stringValue": "0.5"},
+        "trial": {"stringValue": "false"},
     }
     session = events[1]["properties"]["sessionProperties"]
     assert session["assistantId"] == "DEFAULT" and session["userId"] == "u1"
     assert session["sessionStartTime"] == events[1]["createTime"]
     assert events[2]["properties"]["messageProperties"] == {
-        "sessionId": "s1", "messageIndexHint": 1, "messageRole": "ROLE_USER", "messageContent": "hi",
+        "sessionId": "s1",
+        "messageIndexHint": 1,
+        "messageRole": "ROLE_USER",
+        "messageContent": "hi",
     }
     assert events[3]["properties"]["messageProperties"]["messageRole"] == "ROLE_ASSISTANT"
     assert events[3]["properties"]["messageProperties"]["messageContent"] == "héllo ✓"
     assert events[4]["properties"]["feedbackProperties"] == {
-        "sessionId": "s1", "messageIndexHint": 2, "feedbackTarget": "TARGET_MESSAGE", "type": "thumbs_up",
+        "sessionId": "s1",
+        "messageIndexHint": 2,
+        "feedbackTarget": "TARGET_MESSAGE",
+        "type": "thumbs_up",
     }
     assert events[5]["properties"]["feedbackProperties"] == {
-        "sessionId": "s1", "feedbackTarget": "TARGET_SESSION", "type": "thumbs_down",
+        "sessionId": "s1",
+        "feedbackTarget": "TARGET_SESSION",
+        "type": "thumbs_down",
     }
     assert events[6]["properties"] == {"sessionProperties": {"sessionId": "s1"}}
 
@@ -175,4 +231,7 @@ def test_aware_datetimes_are_converted_to_utc(server: FaultServer, client: align
     seoul = timezone(timedelta(hours=9))
     client.identify_user("u", create_time=datetime(2024, 5, 1, 9, 0, 0, tzinfo=seoul))
     assert client.flush(5)
-    assert server.delivered()[0]["properties"]["userProperties"]["userCreateTime"] == "2024-05-01T00:00:00.000000Z"
+    assert (
+        server.delivered()[0]["properties"]["userProperties"]["userCreateTime"]
+        == "2024-05-01T00:00:00.000000Z"
+    )
