@@ -2,6 +2,8 @@
 
 - :class:`AlignClient`: the explicit Align API, validated and delivered in the background.
 - :class:`AlignAI` / :class:`Config`: drop-in for the official ``alignai`` SDK.
+- :func:`autoinstrument` / :func:`uninstrument`: log OpenAI and LangChain calls as sessions, no code change;
+  :class:`session` scopes, :func:`current_session`, :func:`message_ref` and :func:`feedback` go with it.
 """
 
 from .client import AlignAI, AlignClient, Config, ConfigurationError
@@ -12,6 +14,7 @@ from .events import (
     ROLE_USER,
     ValidationError,
 )
+from .instrument import autoinstrument, current_session, feedback, message_ref, session, uninstrument
 
 __version__ = "0.1.0"
 
@@ -26,4 +29,10 @@ __all__ = [
     "ConfigurationError",
     "ValidationError",
     "__version__",
+    "autoinstrument",
+    "current_session",
+    "feedback",
+    "message_ref",
+    "session",
+    "uninstrument",
 ]

@@ -1,0 +1,286 @@
+"""One-line instrumentation: ``align.autoinstrument()`` and the functions that go with it.
+
+Nothing happens at import time. ``autoinstrument()`` builds (or takes) an :class:`AlignClient`,
+creates the process's :class:`~align_instrument.sessions.SessionEngine`, and installs every
+integration in :data:`INTEGRATIONS` whose library is present, each in its own ``try`` so that one
+failing integration never disables the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import uuid
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from ._internal import logger
+from .client import AlignClient
+from .sessions.context import current_session, session
+from .sessions.engine import DEFAULT_ASSISTANT_PROPERTIES, RedactHook, SessionEngine
+from .sessions.store import MessageRef, SessionStore
+
+INTEGRATIONS: tuple[str, ...] = ("openai", "langchain")
+"""Integration package names under ``align_instrument.integrations``, installed in this order."""
+
+REF_METHOD = "__align_message_ref__"
+"""Objects that know their captured message (our stream and raw-response proxies) expose a method
+of this name returning ``(MessageRef | None, key | None)``."""
+
+
+@dataclass
+class _Installed:
+    client: AlignClient
+    engine: SessionEngine
+    modules: list[ModuleType] = field(default_factory=list)
+    hooked_client: bool = False
+
+
+_lock = threading.Lock()
+_installed: _Installed | None = None
+
+
+def autoinstrument(
+    api_key: str | None = None,
+    project_id: str | None = None,
+    host: str | None = None,
+    *,
+    client: AlignClient | None = None,
+    session_timeout: float = 1800,
+    default_user_id: str = "anonymous",
+    redact: RedactHook | None = None,
+    settle_seconds: float = 10.0,
+    store: SessionStore | None = None,
+    assistant_properties: Collection[str] = DEFAULT_ASSISTANT_PROPERTIES,
+    **options: Any,
+) -> AlignClient:
+    """Log every OpenAI / LangChain chat call of this process as Align sessions and messages.
+
+    Idempotent: a second call returns the client of the first (its arguments are ignored; call
+    :func:`uninstrument` first to change them). Works with provider clients built before the call.
+
+    Args:
+        api_key, project_id, host: as for :class:`AlignClient` (environment fallbacks apply).
+        client: use this client instead of building one (the other client arguments are ignored).
+        session_timeout: seconds of inactivity after which a session is closed.
+        default_user_id: user of calls that name none (no scope user, no request ``user``).
+        redact: ``(text, role) -> text`` applied to every message before it is enqueued.
+        settle_seconds: how long a reply is held for a possible regeneration (0: log at once).
+        store: session state store (default in-memory; a shared store for multi-process apps).
+        assistant_properties: custom property names put on assistant messages.
+        **options: :class:`AlignClient` delivery options (e.g. ``before_send``, ``flush_interval``).
+
+    Returns:
+        The :class:`AlignClient` events go through (call ``flush()`` / ``close()`` on it).
+
+    Raises:
+        ConfigurationError: the client cannot be built (missing key/project id for a remote host).
+        ValueError: an engine bound is invalid.
+
+    Example:
+        >>> import align_instrument as align
+        >>> client = align.autoinstrument(host="http://127.0.0.1:8787")
+        >>> OpenAI().chat.completions.create(model="gpt-4o-mini", messages=msgs)
+        >>> client.flush()
+        True
+    """
+    global _installed
+    with _lock:
+        if _installed is not None:
+            return _installed.client
+        if client is None:
+            client = AlignClient(api_key, project_id, host, **options)
+        engine = SessionEngine(
+            client,
+            store=store,
+            session_timeout=session_timeout,
+            default_user_id=default_user_id,
+            redact=redact,
+            settle_seconds=settle_seconds,
+            assistant_properties=assistant_properties,
+        )
+        installed = _Installed(client, engine)
+        installed.hooked_client = _hook_client_flush(client, engine)
+        for name in INTEGRATIONS:
+            module = _import_integration(name)
+            if module is None:
+                continue
+            try:
+                if module.install(engine):
+                    installed.modules.append(module)
+            except Exception:
+                client.record_internal_error(f"install_{name}")
+                logger.debug("align_instrument: installing the %s integration failed", name, exc_info=True)
+        _installed = installed
+        return client
+
+
+def uninstrument() -> None:
+    """Undo :func:`autoinstrument`: restore every patched original, log held replies, close the
+    tracked sessions and stop the engine. The client stays usable (close it yourself).
+
+    Example:
+        >>> align.uninstrument()
+    """
+    global _installed
+    with _lock:
+        installed, _installed = _installed, None
+    if installed is None:
+        return
+    for module in reversed(installed.modules):
+        try:
+            module.uninstall()
+        except Exception:
+            installed.client.record_internal_error("uninstall")
+            logger.debug("align_instrument: uninstall of %s failed", module.__name__, exc_info=True)
+    installed.engine.close(close_sessions=True)
+    if installed.hooked_client:
+        _unhook_client_flush(installed.client)
+
+
+def active_engine() -> SessionEngine | None:
+    """The engine installed by :func:`autoinstrument`, or None (for integrations and tests)."""
+    installed = _installed
+    return installed.engine if installed is not None else None
+
+
+def message_ref(obj: object) -> MessageRef | None:
+    """Where the reply captured for ``obj`` was logged: ``(session_id, message_index)``.
+
+    Args:
+        obj: an OpenAI response object (``ChatCompletion``, ``Response``, parsed variants), a
+            stream the app read (also a ``.stream()`` helper's final completion), a raw response,
+            a response id string, a LangChain run id (``UUID`` or string), or a :class:`MessageRef`.
+
+    Returns:
+        The ref, or None when nothing was captured for it (or it has expired, or had no text).
+
+    Example:
+        >>> reply = openai_client.chat.completions.create(...)
+        >>> align.message_ref(reply)
+        MessageRef(session_id='9f0c...', message_index=2)
+    """
+    return _resolve(obj)[0]
+
+
+def feedback(obj: object, feedback_type: str) -> bool:
+    """Send thumbs up/down for the reply captured for ``obj`` (see :func:`message_ref`).
+
+    Args:
+        obj: what :func:`message_ref` accepts.
+        feedback_type: ``"thumbs_up"`` or ``"thumbs_down"``.
+
+    Returns:
+        True when feedback was sent, False when no captured message is known for ``obj``.
+
+    Raises:
+        ValidationError: ``feedback_type`` is not a valid feedback type.
+
+    Example:
+        >>> align.feedback(reply, align.FEEDBACK_THUMBS_UP)
+        True
+    """
+    ref, key = _resolve(obj)
+    installed = _installed
+    if ref is None or installed is None:
+        from . import events as ev
+
+        ev.check_feedback_type(feedback_type)
+        return False
+    installed.engine.send_feedback(ref, feedback_type, key=key)
+    return True
+
+
+def _resolve(obj: object) -> tuple[MessageRef | None, str | None]:
+    installed = _installed
+    if installed is None:
+        return None, None
+    if isinstance(obj, MessageRef):
+        return obj, None
+    key: str | None = None
+    if isinstance(obj, str):
+        key = obj
+    elif isinstance(obj, uuid.UUID):
+        key = str(obj)
+    else:
+        method: Callable[[], tuple[MessageRef | None, str | None]] | None = getattr(obj, REF_METHOD, None)
+        if method is not None:
+            try:
+                return method()
+            except Exception:
+                installed.client.record_internal_error("message_ref")
+                return None, None
+        candidate = getattr(obj, "id", None)
+        if isinstance(candidate, str):
+            key = candidate
+    if key is None:
+        return None, None
+    return installed.engine.message_ref(key), key
+
+
+def _import_integration(name: str) -> ModuleType | None:
+    module_name = f"{__package__}.integrations.{name}"
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            return None  # that integration is not shipped in this build
+        logger.debug("align_instrument: integration %s cannot be imported", name, exc_info=True)
+    except Exception:
+        logger.debug("align_instrument: integration %s cannot be imported", name, exc_info=True)
+    return None
+
+
+_HOOKED = "_align_flush_hooked"
+
+
+def _hook_client_flush(client: AlignClient, engine: SessionEngine) -> bool:
+    """Make ``client.flush()`` / ``client.close()`` log the engine's held replies first.
+
+    Done with instance attributes (the class is untouched; deleting them restores it). A core
+    ``AlignClient.add_flush_hook`` would make this unnecessary.
+    """
+    if getattr(client, _HOOKED, False):
+        return False
+    original_flush = client.flush
+    original_close = client.close
+
+    def flush(*args: Any, **kwargs: Any) -> bool:
+        try:
+            engine.flush()
+        except Exception:
+            client.record_internal_error("engine_flush")
+        return original_flush(*args, **kwargs)
+
+    def close(*args: Any, **kwargs: Any) -> bool:
+        try:
+            engine.flush()
+        except Exception:
+            client.record_internal_error("engine_flush")
+        return original_close(*args, **kwargs)
+
+    flush.__doc__ = original_flush.__doc__
+    close.__doc__ = original_close.__doc__
+    setattr(client, "flush", flush)  # noqa: B010 - mypy forbids assigning to a method
+    setattr(client, "close", close)  # noqa: B010
+    setattr(client, _HOOKED, True)
+    return True
+
+
+def _unhook_client_flush(client: AlignClient) -> None:
+    for name in ("flush", "close", _HOOKED):
+        client.__dict__.pop(name, None)
+
+
+__all__ = [
+    "INTEGRATIONS",
+    "active_engine",
+    "autoinstrument",
+    "current_session",
+    "feedback",
+    "message_ref",
+    "session",
+    "uninstrument",
+]
