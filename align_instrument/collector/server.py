@@ -433,7 +433,13 @@ class RunningCollector:
         if self._stopped:
             return
         self._stopped = True
-        self.server.shutdown()
+        # serve_forever() notices shutdown only between polls; a connection wakes it at once.
+        stopper = threading.Thread(target=self.server.shutdown, daemon=True)
+        stopper.start()
+        while stopper.is_alive():
+            with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), timeout=1):
+                pass
+            stopper.join(0.05)
         self.server.server_close()
         self.server.close_connections()
         self._thread.join(timeout=5)
@@ -487,7 +493,7 @@ def start_collector(
             the_store.close()
         raise
     thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="align-collector", daemon=True
+        target=server.serve_forever, kwargs={"poll_interval": 0.5}, name="align-collector", daemon=True
     )
     thread.start()
     return RunningCollector(server, thread, owns_store)
