@@ -5,8 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 import threading
-from datetime import datetime, timezone
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
