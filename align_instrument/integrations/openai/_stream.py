@@ -1,0 +1,210 @@
+"""Capturing a turn's reply: from a response object, or from a stream the app reads.
+
+The stream proxies are ``wrapt.ObjectProxy`` subclasses: they pass ``isinstance(x, openai.Stream)``
+(``AsyncStream``), forward every attribute, iterate and work as context managers as before, and
+log the assistant message exactly once however the stream ends:
+
+- fully read -> complete;
+- ``with`` exit, ``close()`` / ``aclose``, early ``break`` (the iteration is closed), garbage
+  collection (``__del__``), an exception mid-stream, task cancellation -> the text read so far,
+  marked ``incomplete`` unless the final chunk (finish reason / ``response.completed``) was seen.
+
+All state is in ``_self_*`` attributes (kept on the proxy, not the stream).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import wrapt
+
+from ..._internal import capture_internal_exceptions
+from ...sessions.engine import SessionEngine, Turn
+from ...sessions.store import MessageRef
+from ._response import Reply
+
+if TYPE_CHECKING:
+    ProxyBase = wrapt.ObjectProxy[Any]
+else:
+    ProxyBase = wrapt.ObjectProxy
+
+
+class Capture:
+    """One captured call: its turn and the reply read so far. Ends the turn at most once."""
+
+    __slots__ = ("done", "engine", "ref", "reply", "turn")
+
+    def __init__(self, engine: SessionEngine, turn: Turn, model: str | None) -> None:
+        self.engine = engine
+        self.turn = turn
+        self.reply = Reply(model)
+        self.done = False
+        self.ref: MessageRef | None = None
+
+    def finish_response(self, response: Any) -> None:
+        """The call returned a whole response object."""
+        if self.done:
+            return
+        with capture_internal_exceptions(self.engine.client, "openai_response"):
+            self.reply.read_response(response)
+        self.end(incomplete=False)
+
+    def on_item(self, item: Any) -> None:
+        """One stream item (chunk or event) reached the app."""
+        if self.done:
+            return
+        try:
+            self.reply.read_chunk(item)
+        except Exception:
+            with capture_internal_exceptions(self.engine.client, "openai_chunk"):
+                raise
+
+    def end(self, *, incomplete: bool) -> None:
+        """Log the reply (once)."""
+        if self.done:
+            return
+        self.done = True
+        with capture_internal_exceptions(self.engine.client, "openai_reply"):
+            reply = self.reply
+            self.ref = self.engine.end_turn(
+                self.turn,
+                reply.text,
+                tool_call_ids=reply.tool_call_ids,
+                properties=reply.properties(),
+                response_id=reply.response_id,
+                incomplete=incomplete,
+            )
+
+    def end_stream(self) -> None:
+        """The stream stopped being read, for whatever reason."""
+        self.end(incomplete=not self.reply.saw_end)
+
+    def fail(self) -> None:
+        """The provider call raised."""
+        if self.done:
+            return
+        self.done = True
+        with capture_internal_exceptions(self.engine.client, "openai_fail"):
+            self.engine.fail_turn(self.turn)
+
+    def message_ref(self) -> tuple[MessageRef | None, str | None]:
+        return self.ref, self.reply.response_id
+
+
+def _iterate(wrapped: Any, capture: Capture) -> Iterator[Any]:
+    try:
+        for item in wrapped:
+            capture.on_item(item)
+            yield item
+        capture.reply.saw_end = True
+    finally:
+        capture.end_stream()
+
+
+class StreamProxy(ProxyBase):
+    """Transparent proxy of an ``openai.Stream`` that logs the reply when the stream ends."""
+
+    def __init__(self, wrapped: Any, capture: Capture) -> None:
+        super().__init__(wrapped)
+        self._self_capture = capture
+
+    def __iter__(self) -> Iterator[Any]:
+        return _iterate(self.__wrapped__, self._self_capture)
+
+    def __next__(self) -> Any:
+        capture = self._self_capture
+        try:
+            item = self.__wrapped__.__next__()
+        except StopIteration:
+            capture.reply.saw_end = True
+            capture.end_stream()
+            raise
+        except BaseException:
+            capture.end_stream()
+            raise
+        capture.on_item(item)
+        return item
+
+    def __enter__(self) -> StreamProxy:
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Any:
+        try:
+            return self.__wrapped__.__exit__(exc_type, exc, tb)
+        finally:
+            self._self_capture.end_stream()
+
+    def close(self) -> None:
+        try:
+            self.__wrapped__.close()
+        finally:
+            self._self_capture.end_stream()
+
+    def __align_message_ref__(self) -> tuple[MessageRef | None, str | None]:
+        return self._self_capture.message_ref()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # never raise from a finalizer
+            self._self_capture.end_stream()
+
+
+class AsyncStreamProxy(ProxyBase):
+    """Transparent proxy of an ``openai.AsyncStream`` that logs the reply when the stream ends."""
+
+    def __init__(self, wrapped: Any, capture: Capture) -> None:
+        super().__init__(wrapped)
+        self._self_capture = capture
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self
+
+    async def __anext__(self) -> Any:
+        capture = self._self_capture
+        try:
+            item = await self.__wrapped__.__anext__()
+        except StopAsyncIteration:
+            capture.reply.saw_end = True
+            capture.end_stream()
+            raise
+        except BaseException:  # includes CancelledError
+            capture.end_stream()
+            raise
+        capture.on_item(item)
+        return item
+
+    async def __aenter__(self) -> AsyncStreamProxy:
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(exc_type, exc, tb)
+        finally:
+            self._self_capture.end_stream()
+
+    async def close(self) -> None:
+        try:
+            await self.__wrapped__.close()
+        finally:
+            self._self_capture.end_stream()
+
+    async def aclose(self) -> None:
+        try:
+            await self.__wrapped__.aclose()
+        finally:
+            self._self_capture.end_stream()
+
+    def __align_message_ref__(self) -> tuple[MessageRef | None, str | None]:
+        return self._self_capture.message_ref()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self._self_capture.end_stream()

@@ -1,0 +1,242 @@
+"""The wrappers around the SDK's request methods: begin a turn, call through, capture the reply.
+
+Never changes the request, never changes the result type (SDK objects or transparent proxies),
+lets every provider exception through untouched, and contains our own errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from hashlib import blake2b
+from typing import Any
+
+import wrapt
+
+from ..._internal import capture_internal_exceptions
+from ...sessions.context import SUPPRESS_PROVIDER_CAPTURE
+from ...sessions.engine import SessionEngine
+from ...sessions.store import MessageRef
+from ._request import endpoint_kind, read_request
+from ._stream import AsyncStreamProxy, Capture, ProxyBase, StreamProxy
+
+_partitions: dict[tuple[str, str], str] = {}
+
+
+def _partition(instance: Any) -> str:
+    """Implicit-threading partition of a client: its base URL and a digest of its API key."""
+    api_key = str(getattr(instance, "api_key", "") or "")
+    base_url = str(getattr(instance, "base_url", "") or "")
+    key = (api_key, base_url)
+    found = _partitions.get(key)
+    if found is None:
+        if len(_partitions) > 256:
+            _partitions.clear()
+        digest = blake2b(api_key.encode(), digest_size=8, person=b"align-oai").hexdigest()
+        found = _partitions[key] = f"{base_url}#{digest}"
+    return found
+
+
+def _begin(engine: SessionEngine, instance: Any, body: Any, kind: str) -> Capture | None:
+    if not isinstance(body, Mapping):
+        return None
+    info = read_request(kind, body)
+    turn = engine.begin_turn(
+        partition=_partition(instance),
+        messages=info.items,
+        user_id=info.user_id,
+        session_id=info.session_id,
+        previous_response_id=info.previous_response_id,
+        delta=info.delta,
+    )
+    return Capture(engine, turn, info.model)
+
+
+def _request_options(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return args[1] if len(args) > 1 else kwargs.get("options")
+
+
+def _begin_transport(
+    engine: SessionEngine, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Capture | None:
+    options = _request_options(args, kwargs)
+    kind = endpoint_kind(options)
+    if kind is None:
+        return None
+    return _begin(engine, instance, getattr(options, "json_data", None), kind)
+
+
+def _finish(capture: Capture, result: Any) -> Any:
+    """Attach the capture to what the SDK returned; returns it or a transparent proxy."""
+    from openai import AsyncStream, Stream
+
+    if isinstance(result, Stream):
+        return StreamProxy(result, capture)
+    if isinstance(result, AsyncStream):
+        return AsyncStreamProxy(result, capture)
+    parse = getattr(result, "parse", None)
+    if parse is not None and hasattr(result, "http_response"):  # raw / streaming-response wrappers
+        import inspect
+
+        if inspect.iscoroutinefunction(parse):
+            return AsyncRawResponseProxy(result, capture)
+        return RawResponseProxy(result, capture)
+    capture.finish_response(result)
+    return result
+
+
+def _wrap_parsed(capture: Capture, parsed: Any) -> Any:
+    with capture_internal_exceptions(capture.engine.client, "openai_parse"):
+        return _finish(capture, parsed)
+    return parsed
+
+
+class RawResponseProxy(ProxyBase):
+    """Proxy of ``LegacyAPIResponse`` / ``APIResponse``: the reply is captured when the app parses it."""
+
+    def __init__(self, wrapped: Any, capture: Capture) -> None:
+        super().__init__(wrapped)
+        self._self_capture = capture
+        self._self_parsed: Any = None
+
+    def parse(self, *args: Any, **kwargs: Any) -> Any:
+        parsed = self.__wrapped__.parse(*args, **kwargs)
+        if (
+            self._self_parsed is not None
+            and wrapt.ObjectProxy.__getattribute__(self, "_self_parsed") is not None
+        ):
+            cached = self._self_parsed
+            if getattr(cached, "__wrapped__", cached) is parsed:
+                return cached
+        self._self_parsed = result = _wrap_parsed(self._self_capture, parsed)
+        return result
+
+    def __enter__(self) -> RawResponseProxy:
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self.__wrapped__.__exit__(*exc)
+
+    def __align_message_ref__(self) -> tuple[MessageRef | None, str | None]:
+        return self._self_capture.message_ref()
+
+
+class AsyncRawResponseProxy(ProxyBase):
+    """Proxy of ``AsyncAPIResponse``: the reply is captured when the app awaits ``parse()``."""
+
+    def __init__(self, wrapped: Any, capture: Capture) -> None:
+        super().__init__(wrapped)
+        self._self_capture = capture
+        self._self_parsed: Any = None
+
+    async def parse(self, *args: Any, **kwargs: Any) -> Any:
+        parsed = await self.__wrapped__.parse(*args, **kwargs)
+        cached = self._self_parsed
+        if cached is not None and getattr(cached, "__wrapped__", cached) is parsed:
+            return cached
+        self._self_parsed = result = _wrap_parsed(self._self_capture, parsed)
+        return result
+
+    async def __aenter__(self) -> AsyncRawResponseProxy:
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await self.__wrapped__.__aexit__(*exc)
+
+    def __align_message_ref__(self) -> tuple[MessageRef | None, str | None]:
+        return self._self_capture.message_ref()
+
+
+def make_transport_wrapper(engine: SessionEngine, is_async: bool) -> Any:
+    """The wrapt wrapper for ``SyncAPIClient.request`` (or the async one)."""
+    client = engine.client
+
+    if is_async:
+
+        async def async_wrapper(
+            wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> Any:
+            if SUPPRESS_PROVIDER_CAPTURE.get():
+                return await wrapped(*args, **kwargs)
+            capture: Capture | None = None
+            with capture_internal_exceptions(client, "openai_request"):
+                capture = _begin_transport(engine, instance, args, kwargs)
+            if capture is None:
+                return await wrapped(*args, **kwargs)
+            try:
+                result = await wrapped(*args, **kwargs)
+            except BaseException:
+                capture.fail()
+                raise
+            with capture_internal_exceptions(client, "openai_result"):
+                return _finish(capture, result)
+            return result
+
+        return async_wrapper
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if SUPPRESS_PROVIDER_CAPTURE.get():
+            return wrapped(*args, **kwargs)
+        capture: Capture | None = None
+        with capture_internal_exceptions(client, "openai_request"):
+            capture = _begin_transport(engine, instance, args, kwargs)
+        if capture is None:
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException:
+            capture.fail()
+            raise
+        with capture_internal_exceptions(client, "openai_result"):
+            return _finish(capture, result)
+        return result
+
+    return wrapper
+
+
+def make_resource_wrapper(engine: SessionEngine, kind: str, is_async: bool) -> Any:
+    """The wrapt wrapper for a resource ``create`` (fallback): the body is the keyword arguments."""
+    client = engine.client
+
+    def begin(instance: Any, kwargs: dict[str, Any]) -> Capture | None:
+        if SUPPRESS_PROVIDER_CAPTURE.get():
+            return None
+        capture: Capture | None = None
+        with capture_internal_exceptions(client, "openai_request"):
+            capture = _begin(engine, getattr(instance, "_client", None), kwargs, kind)
+        return capture
+
+    if is_async:
+
+        async def async_wrapper(
+            wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> Any:
+            capture = begin(instance, kwargs)
+            if capture is None:
+                return await wrapped(*args, **kwargs)
+            try:
+                result = await wrapped(*args, **kwargs)
+            except BaseException:
+                capture.fail()
+                raise
+            with capture_internal_exceptions(client, "openai_result"):
+                return _finish(capture, result)
+            return result
+
+        return async_wrapper
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        capture = begin(instance, kwargs)
+        if capture is None:
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException:
+            capture.fail()
+            raise
+        with capture_internal_exceptions(client, "openai_result"):
+            return _finish(capture, result)
+        return result
+
+    return wrapper
