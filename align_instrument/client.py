@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import threading
 import time
@@ -14,7 +13,7 @@ from urllib.parse import urlparse
 
 from . import events as ev
 from ._internal import logger
-from .delivery import Delivery, DeliveryOptions
+from .delivery import Delivery, DeliveryOptions, is_loopback
 from .wire import COLLECT_EVENTS_PATH
 
 DEFAULT_HOST = "https://api.impaction.ai"
@@ -24,16 +23,6 @@ _OPTION_NAMES = frozenset(f.name for f in dataclass_fields(DeliveryOptions))
 
 class ConfigurationError(ValueError):
     """The client cannot be built from the arguments and environment given."""
-
-
-def is_loopback_host(host: str) -> bool:
-    hostname = urlparse(host).hostname or ""
-    if hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(hostname).is_loopback
-    except ValueError:
-        return False
 
 
 class AlignClient:
@@ -78,7 +67,7 @@ class AlignClient:
         parsed = urlparse(host)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise ConfigurationError(f"host must be an http(s) URL such as {DEFAULT_HOST!r} (got {host!r})")
-        loopback = is_loopback_host(host)
+        loopback = is_loopback(host)
         api_key = api_key or os.environ.get("ALIGNAI_API_KEY") or None
         project_id = project_id or os.environ.get("ALIGNAI_PROJECT_ID") or None
         if not loopback:

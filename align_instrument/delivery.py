@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import email.utils
+import ipaddress
 import logging
 import os
 import random
@@ -24,6 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlparse
 
 import requests
 
@@ -61,6 +63,8 @@ class DeliveryOptions:
     on_drop: OnDrop | None = None
     before_send: BeforeSend | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
+    gzip: bool | None = None
+    """Compress bodies over 8 KiB; ``None``: yes, except to a loopback host."""
 
     def validate(self) -> None:
         for name in ("flush_interval", "request_timeout", "backoff_base", "backoff_max", "shutdown_timeout"):
@@ -96,6 +100,8 @@ class Delivery:
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._log = RateLimitedLog()
+        # Compression pays on a real network, not on loopback (the local collector): skip it there.
+        self._gzip = options.gzip if options.gzip is not None else not is_loopback(endpoint)
         # Copied out of the options: attribute look-ups on the caller's hot path add up.
         self._max_queue_events = options.max_queue_events
         self._max_queue_bytes = options.max_queue_bytes
@@ -302,7 +308,7 @@ class Delivery:
         if not encoded:
             self._settle(batch)
             return
-        body, gzipped = wire.maybe_gzip(wire.encode_request(request_id, encoded))
+        body, gzipped = wire.maybe_gzip(wire.encode_request(request_id, encoded), self._gzip)
         headers = self._headers
         if gzipped:
             headers = {**headers, "Content-Encoding": "gzip"}
@@ -355,30 +361,34 @@ class Delivery:
             )
             self._backoff(attempt, retry_after)
 
-    def _encode(self, batch: list[Event]) -> list[dict[str, Any]]:
+    def _encode(self, batch: list[Event]) -> list[str]:
         prefix, project_id, before_send = self._id_prefix, self._project_id, self._opts.before_send
-        encoded = []
+        texts = []
         skipped = 0
         for event in batch:
+            event_id = f"{prefix}{event[SEQ]:x}"
             try:
-                doc = wire.encode_event(event, f"{prefix}{event[SEQ]:x}", project_id)
+                if before_send is None:
+                    texts.append(wire.encode_event_text(event, event_id, project_id))
+                    continue
+                doc = wire.encode_event(event, event_id, project_id)
             except Exception:  # pragma: no cover - events.py only admits encodable values
                 logger.exception("align_instrument could not encode an event; it is dropped")
                 self._record_drop("internal_error", 1)
                 continue
-            if before_send is not None:
-                try:
-                    doc = before_send(doc)  # type: ignore[assignment]
-                except Exception:
-                    logger.debug("before_send raised; the event is sent unchanged", exc_info=True)
-                if doc is None:
-                    skipped += 1
-                    continue
-            encoded.append(doc)
+            try:
+                edited = before_send(doc)
+            except Exception:
+                logger.debug("before_send raised; the event is sent unchanged", exc_info=True)
+                edited = doc
+            if edited is None:
+                skipped += 1
+            else:
+                texts.append(wire.dumps(edited))
         if skipped:
             with self._lock:
                 self._dropped["before_send"] = self._dropped.get("before_send", 0) + skipped
-        return encoded
+        return texts
 
     def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, float | None, str]:
         """(status, Retry-After seconds, message); status 0 is a network error."""
@@ -410,6 +420,17 @@ class Delivery:
             self._interrupt.clear()
         if self._abandon:
             raise _Abandoned
+
+
+def is_loopback(url: str) -> bool:
+    """Whether the URL's host is this machine (localhost, 127.0.0.0/8, ::1)."""
+    hostname = urlparse(url).hostname or ""
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
 
 
 def _parse_retry_after(value: str | None) -> float | None:

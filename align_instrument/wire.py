@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import json.encoder
 import time
 from typing import Any
 
@@ -16,6 +17,7 @@ COLLECT_EVENTS_PATH = "/ingestion.v1alpha.IngestionService/CollectEvents"
 JSON_HEADERS = {"Content-Type": "application/json", "Connect-Protocol-Version": "1"}
 GZIP_MIN_BYTES = 8 * 1024  # below this gzip costs more CPU than it saves on the wire
 
+_quote = json.encoder.encode_basestring  # C-accelerated JSON string literal, non-ASCII kept as is
 _ROLE_ENUM = {ev.ROLE_USER: "ROLE_USER", ev.ROLE_ASSISTANT: "ROLE_ASSISTANT"}
 
 
@@ -29,11 +31,11 @@ class _TimestampFormatter:
         self._prefix = ""
 
     def __call__(self, ts: float) -> str:
-        second = int(ts)
+        second, micros = divmod(round(ts * 1_000_000), 1_000_000)
         if second != self._second:
             self._second = second
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._prefix}.{int((ts - second) * 1_000_000):06d}Z"
+        return f"{self._prefix}.{micros:06d}Z"
 
 
 format_timestamp = _TimestampFormatter()
@@ -102,13 +104,35 @@ def encode_event(event: ev.Event, event_id: str, project_id: str) -> dict[str, A
     }
 
 
-def encode_request(request_id: str, encoded_events: list[dict[str, Any]]) -> bytes:
-    return json.dumps(
-        {"requestId": request_id, "events": encoded_events}, ensure_ascii=False, separators=(",", ":")
-    ).encode("utf-8")
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def maybe_gzip(body: bytes) -> tuple[bytes, bool]:
-    if len(body) < GZIP_MIN_BYTES:
+def encode_event_text(event: ev.Event, event_id: str, project_id: str) -> str:
+    """The JSON text of ``encode_event``. Messages, nearly all of the traffic, are formatted directly:
+    twice as cheap as building the dict and dumping it (the test suite checks both give the same JSON).
+    """
+    _, kind, create_time, f, custom_properties, _ = event
+    if kind != ev.MESSAGE_CREATE:
+        return dumps(encode_event(event, event_id, project_id))
+    session_id, index, role, content = f
+    custom = ""
+    if custom_properties:
+        entries = ",".join(f'{_quote(k)}:{{"stringValue":{_quote(v)}}}' for k, v in custom_properties.items())
+        custom = f',"customProperties":{{{entries}}}'
+    return (
+        f'{{"id":{_quote(event_id)},"type":"message_create","createTime":"{format_timestamp(create_time)}",'
+        f'"properties":{{"messageProperties":{{"sessionId":{_quote(session_id)},"messageIndexHint":{index},'
+        f'"messageRole":"{_ROLE_ENUM[role]}","messageContent":{_quote(content)}}}{custom}}},'
+        f'"projectId":{_quote(project_id)}}}'
+    )
+
+
+def encode_request(request_id: str, event_texts: list[str]) -> bytes:
+    return f'{{"requestId":{_quote(request_id)},"events":[{",".join(event_texts)}]}}'.encode()
+
+
+def maybe_gzip(body: bytes, enabled: bool = True) -> tuple[bytes, bool]:
+    if not enabled or len(body) < GZIP_MIN_BYTES:
         return body, False
     return gzip.compress(body, compresslevel=1), True

@@ -102,8 +102,9 @@ class FaultServer:
                 self.send_header("Content-Length", str(len(payload)))
                 if fault.retry_after is not None:
                     self.send_header("Retry-After", fault.retry_after)
-                self.end_headers()
-                self.wfile.write(payload)
+                # One write for headers and body: two small writes meet delayed ACKs (40 ms stalls).
+                self._headers_buffer.append(b"\r\n" + payload)
+                self.flush_headers()
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True

@@ -63,7 +63,7 @@ def test_the_interval_delivers_a_partial_batch(server: FaultServer) -> None:
 
 
 def test_batches_by_bytes_and_gzips_large_bodies(server: FaultServer) -> None:
-    client = make_client(server, max_batch_bytes=64 * 1024)
+    client = make_client(server, max_batch_bytes=64 * 1024, gzip=True)
     for i in range(1, 101):
         client.create_message("s", i, "assistant", f"{i} " + "lorem ipsum " * 200)  # ~2.4 KB each
     assert client.close(10)
@@ -72,10 +72,15 @@ def test_batches_by_bytes_and_gzips_large_bodies(server: FaultServer) -> None:
     assert all(r.headers.get("Content-Encoding") == "gzip" for r in server.requests)
     assert all(r.raw_size < 64 * 1024 / 4 for r in server.requests)  # compressed well
     assert len(server.delivered()) == 100
-    small = make_client(server)
+    small = make_client(server, gzip=True)
     small.open_session("s2", "u")
     assert small.close(5)
     assert "Content-Encoding" not in server.requests[-1].headers
+    loopback_default = make_client(server, max_batch_bytes=64 * 1024)
+    for i in range(1, 30):
+        loopback_default.create_message("s3", i, "assistant", "lorem ipsum " * 200)
+    assert loopback_default.close(5)
+    assert "Content-Encoding" not in server.requests[-1].headers  # not worth it on loopback
 
 
 def test_connect_json_headers_and_bearer(server: FaultServer) -> None:
