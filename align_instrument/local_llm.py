@@ -131,6 +131,8 @@ class _Plan:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on they stall on delayed ACKs (40 ms).
+    disable_nagle_algorithm = True
     server_version = "align-local-llm/1"
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet

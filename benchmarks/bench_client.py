@@ -181,7 +181,7 @@ def main() -> None:
     row("delivered when close() returns", "delivered_at_close", "{:.0%}", ratio=False)
     row("lost when the script exits without close()", "lost_at_exit", "{:.0%}", ratio=False)
     row("parent events re-sent by a forked child", "fork_duplicates", "{:.0f}", ratio=False)
-    row(f"RSS growth while logging during an outage", "rss_growth_mib", "{:.0f} MiB")
+    row("RSS growth while logging during an outage", "rss_growth_mib", "{:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -122,6 +122,8 @@ class CollectorHandler(BaseHTTPRequestHandler):
 
     server: CollectorServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on they stall on delayed ACKs (40 ms).
+    disable_nagle_algorithm = True
     server_version = "align-instrument-collector"
     sys_version = ""
     disable_nagle_algorithm = True
