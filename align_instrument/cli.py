@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from .client import is_loopback_host
+from .delivery import is_loopback
 from .collector.server import DEFAULT_MAX_BODY_BYTES, start_collector
 from .collector.store import SessionDetail, Store
 
@@ -134,7 +134,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"  web page:  {collector.url}/")
         print(f'  send to:   AlignClient(host="{collector.url}")  or  ALIGNAI_HOST={collector.url}')
         print(f"  auth:      {'bearer token required' if api_key else 'none (any key accepted)'}")
-        if not is_loopback_host(collector.url):
+        if not is_loopback(collector.url):
             print("  warning:   not loopback: anyone who can reach this address can read the web page")
         print("Ctrl-C to stop.", flush=True)
         signal.signal(signal.SIGTERM, _raise_interrupt)
