@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from .delivery import is_loopback
 from .collector.server import DEFAULT_MAX_BODY_BYTES, start_collector
 from .collector.store import SessionDetail, Store
+from .delivery import is_loopback
 
 DEFAULT_DB = "align.db"
 DEFAULT_PORT = 8787
