@@ -23,11 +23,12 @@ REFRESH_SECONDS = 3
 FEEDBACK_FILTERS = {
     "": "any or none",
     "any": "with feedback",
-    "thumbs_up": "with 👍",
-    "thumbs_down": "with 👎",
+    "thumbs_up": "with thumbs up",
+    "thumbs_down": "with thumbs down",
     "none": "without feedback",
 }
-_FEEDBACK_ICON = {ev.FEEDBACK_THUMBS_UP: "👍", ev.FEEDBACK_THUMBS_DOWN: "👎"}
+# Plain arrows, not emoji: emoji fonts are often missing (headless and server machines).
+_FEEDBACK_ICON = {ev.FEEDBACK_THUMBS_UP: "▲", ev.FEEDBACK_THUMBS_DOWN: "▼"}
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def sessions_page(store: Store, user_id: str | None = None, feedback: str | None
         rows = "".join(_session_row(s, now) for s in sessions)
         table = (
             '<table class="sessions"><thead><tr><th>Session</th><th>User</th><th>Assistant</th>'
-            '<th class="num">Messages</th><th class="num">👍</th><th class="num">👎</th><th>Status</th>'
+            '<th class="num">Messages</th><th class="num">Up</th><th class="num">Down</th><th>Status</th>'
             f"<th>Started</th><th>Last activity</th></tr></thead><tbody>{rows}</tbody></table>"
         )
     elif user_id or feedback:
@@ -180,7 +181,7 @@ def user_page(store: Store, user_id: str) -> Page:
         rows = "".join(_session_row(s, now) for s in sessions)
         table = (
             '<table class="sessions"><thead><tr><th>Session</th><th>User</th><th>Assistant</th>'
-            '<th class="num">Messages</th><th class="num">👍</th><th class="num">👎</th><th>Status</th>'
+            '<th class="num">Messages</th><th class="num">Up</th><th class="num">Down</th><th>Status</th>'
             f"<th>Started</th><th>Last activity</th></tr></thead><tbody>{rows}</tbody></table>"
         )
     else:
@@ -248,7 +249,7 @@ def _message(m: Message) -> str:
 
 def _feedback_badges(feedback: Iterable[Feedback]) -> str:
     return "".join(
-        f'<span class="feedback {_e(f.type)}" title="{_e(f.type)} at {_time(f.create_time)}">'
+        f'<span class="feedback {_e(f.type)}" title="{_e(f.type)} at {_plain_time(f.create_time)} UTC">'
         f"{_FEEDBACK_ICON.get(f.type, '?')} {_e(f.type.replace('_', ' '))}</span>"
         for f in feedback
     )
@@ -272,11 +273,14 @@ def _status_badge(status: str) -> str:
     return f'<span class="status {status}">{status}</span>'
 
 
+def _plain_time(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
+
+
 def _time(ts: float | None) -> str:
     if ts is None:
         return "—"
-    text = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
-    return f'<span class="ts" title="{ts:.6f}">{text} UTC</span>'
+    return f'<span class="ts" title="{ts:.6f}">{_plain_time(ts)} UTC</span>'
 
 
 def _e(text: object) -> str:

@@ -75,6 +75,9 @@ def test_session_page_shows_the_transcript_in_order_with_feedback_on_its_message
     second = page.split('data-index="2"')[1].split("</li>")[0]
     assert "Hello! How can I help?" in second and "thumbs up" in second and "model" in second
     assert "Session feedback" in page and "thumbs down" in page
+    assert all(
+        "<" not in title for title in re.findall(r'title="([^"]*)"', page)
+    )  # attributes hold text only
     assert "plan" in page and 'href="/users/u1"' in page
     assert '<meta http-equiv="refresh"' not in page  # closed: no reload
 
