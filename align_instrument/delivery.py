@@ -125,6 +125,7 @@ class Delivery:
         self._stopping = False
         self._abandon = False
         self._thread: threading.Thread | None = None
+        self._inline_deadline: float | None = None
         self._http: requests.Session | None = None
         # Event ids: a random per-process prefix and a counter, cheaper than a uuid4 per event.
         self._id_prefix = os.urandom(8).hex()
@@ -169,11 +170,11 @@ class Delivery:
             start = self._settled_seq
         if target <= start:
             return True
-        if self._thread is None or not self._thread.is_alive():
-            self._start_worker()
+        deadline = time.monotonic() + max(0.0, timeout)
+        if (self._thread is None or not self._thread.is_alive()) and not self._start_worker():
+            self._drain_inline(deadline)
         self._wake.set()
         self._interrupt.set()
-        deadline = time.monotonic() + max(0.0, timeout)
         with self._settled:
             while self._settled_seq < target:
                 remaining = deadline - time.monotonic()
@@ -231,12 +232,25 @@ class Delivery:
 
     # --- worker ----------------------------------------------------------------------------------------
 
-    def _start_worker(self) -> None:
+    def _start_worker(self) -> bool:
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
-                return
-            self._thread = threading.Thread(target=self._run, name="align-instrument-delivery", daemon=True)
-            self._thread.start()
+                return True
+            thread = threading.Thread(target=self._run, name="align-instrument-delivery", daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:  # the interpreter is shutting down and starts no more threads
+                return False
+            self._thread = thread
+            return True
+
+    def _drain_inline(self, deadline: float) -> None:
+        """Deliver on the calling thread, when no worker can be started (at interpreter exit)."""
+        self._inline_deadline = deadline
+        try:
+            self._drain()
+        finally:
+            self._inline_deadline = None
 
     def _run(self) -> None:
         try:
@@ -415,6 +429,10 @@ class Delivery:
         else:
             # Full jitter: spreads the retries of many processes after a shared outage.
             delay = random.uniform(0, min(opts.backoff_max, opts.backoff_base * 2 ** (attempt - 1)))
+        if self._inline_deadline is not None:
+            delay = min(delay, self._inline_deadline - time.monotonic())
+            if delay <= 0:
+                raise _Abandoned
         interrupted = self._interrupt.wait(delay)
         if interrupted:
             self._interrupt.clear()

@@ -94,3 +94,21 @@ def test_fork_child_never_resends_the_parents_events(
     assert sum(c.startswith("child") for c in counts) == 30
     ids = [e["id"] for e in server.delivered()]
     assert len(ids) == len(set(ids))  # children draw fresh id prefixes
+
+
+def test_events_logged_while_the_interpreter_exits_are_delivered_inline(server: FaultServer) -> None:
+    # An atexit hook of the app's, registered before ours runs after it: no thread can start then.
+    result = run(
+        """
+        import atexit
+        import align_instrument as align
+        client = align.AlignClient(flush_interval=60)
+        def log_at_exit():
+            client.create_message("s", 1, "user", "logged during shutdown")
+            client.close(5)
+        atexit.register(log_at_exit)
+        """,
+        server,
+    )
+    assert result.returncode == 0, result.stderr
+    assert server.delivered_contents() == ["logged during shutdown"]
