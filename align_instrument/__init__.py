@@ -15,6 +15,7 @@ from .events import (
     ValidationError,
 )
 from .instrument import autoinstrument, current_session, feedback, message_ref, session, uninstrument
+from .sessions.store import MessageRef
 
 __version__ = "0.1.0"
 
@@ -27,6 +28,7 @@ __all__ = [
     "AlignClient",
     "Config",
     "ConfigurationError",
+    "MessageRef",
     "ValidationError",
     "__version__",
     "autoinstrument",

@@ -105,8 +105,8 @@ def autoinstrument(
         installed.hooked_client = _hook_client_flush(client, engine)
         for name in INTEGRATIONS:
             module = _import_integration(name)
-            if module is None:
-                continue
+            if module is None or not callable(getattr(module, "install", None)):
+                continue  # not shipped in this build (or still a bare namespace package)
             try:
                 if module.install(engine):
                     installed.modules.append(module)

@@ -51,6 +51,14 @@ def install(engine: SessionEngine) -> bool:
                     method,
                     lambda is_async, kind=kind: _wrappers.make_resource_wrapper(engine, kind, is_async),  # type: ignore[misc]
                 )
+        if patched:
+            for module, cls, method in _patch.HELPER_CLOSE_TARGETS:
+                _patch.patch(
+                    module,
+                    cls,
+                    method,
+                    lambda is_async: _wrappers.make_helper_close_wrapper(engine, is_async),
+                )
         _installed = patched > 0
         return _installed
 

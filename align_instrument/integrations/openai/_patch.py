@@ -38,6 +38,15 @@ FALLBACK_TARGETS: tuple[tuple[str, str, str], ...] = (
 )
 """Resource methods patched when the transport hook is missing (the body is then the kwargs)."""
 
+HELPER_CLOSE_TARGETS: tuple[tuple[str, str, str], ...] = (
+    ("openai.lib.streaming.chat._completions", "ChatCompletionStream", "close"),
+    ("openai.lib.streaming.chat._completions", "AsyncChatCompletionStream", "close"),
+    ("openai.lib.streaming.responses._responses", "ResponseStream", "close"),
+    ("openai.lib.streaming.responses._responses", "AsyncResponseStream", "close"),
+)
+"""The ``.stream()`` helpers close the HTTP response directly, not the stream they wrap: patched so
+that leaving a helper's ``with`` block early ends the capture at once (else it ends at GC)."""
+
 _patched: list[tuple[type, str, Any]] = []
 
 

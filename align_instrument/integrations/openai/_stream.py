@@ -149,6 +149,9 @@ class StreamProxy(ProxyBase):
     def __align_message_ref__(self) -> tuple[MessageRef | None, str | None]:
         return self._self_capture.message_ref()
 
+    def __align_end_stream__(self) -> None:
+        self._self_capture.end_stream()
+
     def __del__(self) -> None:
         with contextlib.suppress(Exception):  # never raise from a finalizer
             self._self_capture.end_stream()
@@ -204,6 +207,9 @@ class AsyncStreamProxy(ProxyBase):
 
     def __align_message_ref__(self) -> tuple[MessageRef | None, str | None]:
         return self._self_capture.message_ref()
+
+    def __align_end_stream__(self) -> None:
+        self._self_capture.end_stream()
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):

@@ -240,3 +240,36 @@ def make_resource_wrapper(engine: SessionEngine, kind: str, is_async: bool) -> A
         return result
 
     return wrapper
+
+
+def _end_helper_stream(instance: Any) -> None:
+    end = getattr(getattr(instance, "_raw_stream", None), "__align_end_stream__", None)
+    if end is not None:
+        end()
+
+
+def make_helper_close_wrapper(engine: SessionEngine, is_async: bool) -> Any:
+    """The wrapt wrapper for a ``.stream()`` helper's ``close``: ends the capture of its stream."""
+    client = engine.client
+
+    if is_async:
+
+        async def async_wrapper(
+            wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> Any:
+            try:
+                return await wrapped(*args, **kwargs)
+            finally:
+                with capture_internal_exceptions(client, "openai_helper_close"):
+                    _end_helper_stream(instance)
+
+        return async_wrapper
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            with capture_internal_exceptions(client, "openai_helper_close"):
+                _end_helper_stream(instance)
+
+    return wrapper
