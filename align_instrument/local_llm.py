@@ -7,7 +7,8 @@ Endpoints (under ``/v1``):
 
 - ``POST /chat/completions``: JSON, or SSE when ``stream: true`` (one chunk per word, a final
   ``finish_reason`` chunk, a usage chunk when ``stream_options.include_usage``, then ``data: [DONE]``).
-  ``response_format`` with a JSON schema gets a JSON object that fits it (for ``.parse()``).
+  ``response_format`` with a JSON schema gets a JSON object that fits it (for ``.parse()``);
+  a ``seed`` is appended as " (take <seed>)", so a regenerated turn can differ.
   Tool calls: when ``tools`` are given and the last message is a user message mentioning
   "weather" (or the model name contains ``tool``), the reply is a call of the first tool with its
   string parameters filled in; after a ``tool`` message, the reply is text about the result.
@@ -280,6 +281,8 @@ class _Handler(BaseHTTPRequestHandler):
             text = f"Based on the tool result: {_text_of(last.get('content'))}"
         else:
             text = f"You said: {last_user}" if last_user else "Hello!"
+            if body.get("seed") is not None:
+                text += f" (take {body['seed']})"
             response_format = body.get("response_format") or {}
             if response_format.get("type") == "json_schema":
                 schema = (response_format.get("json_schema") or {}).get("schema") or {}
