@@ -375,6 +375,7 @@ def test_uninstrument_restores_originals_and_autoinstrument_is_idempotent(collec
                 ChatCompletionStream.__dict__["close"],
             ),
             originals,
+            strict=True,
         )
     )
     assert "flush" not in vars(client)
