@@ -113,7 +113,6 @@ def _db_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     api_key = args.api_key or os.environ.get("ALIGNAI_API_KEY") or None
     try:
         collector = start_collector(
@@ -129,6 +128,12 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    # Refused requests are logged (never their Authorization header), so a user sees why.
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    collector_logger = logging.getLogger("align_instrument.collector")
+    collector_logger.addHandler(handler)
+    collector_logger.setLevel(logging.INFO)
     with collector:
         print(f"Align local collector on {collector.url}  (database: {Path(args.db).resolve()})")
         print(f"  web page:  {collector.url}/")
