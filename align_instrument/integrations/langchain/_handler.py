@@ -40,8 +40,22 @@ class _Run(NamedTuple):
     engine: SessionEngine
     turn: Turn | None  # None: the run is logged by an AlignChatMessageHistory, not here
     parent_run_id: UUID | None
-    flag_before: bool  # SUPPRESS_PROVIDER_CAPTURE before this run set it
+    flag_before: bool | None  # SUPPRESS_PROVIDER_CAPTURE before this run set it (None: not set)
     model: str | None
+
+
+class _FlagSwitch:
+    """Whether handlers set SUPPRESS_PROVIDER_CAPTURE: only while the integration is installed.
+
+    Provider capture exists only under autoinstrument(), which also installs the wrappers that
+    keep the flag from leaking into the caller on async paths; without them, setting it would
+    leak and serve nothing.
+    """
+
+    enabled = False
+
+
+flag_switch = _FlagSwitch()
 
 
 class _Chain(NamedTuple):
@@ -66,7 +80,7 @@ def _engine_for_client(client: AlignClient) -> SessionEngine:
         if engine is None:
             # Replies are logged at once: without autoinstrument() nothing flushes held replies
             # when the app calls client.flush().
-            engine = _engines[client] = SessionEngine(client, settle_seconds=0)
+            engine = _engines[client] = SessionEngine(client, settle_seconds=0, tick_interval=1.0)
         return engine
 
 
@@ -281,7 +295,8 @@ class AlignCallbackHandler(BaseCallbackHandler):
         run = self._runs.pop(run_id, None)
         if run is None:
             return
-        SUPPRESS_PROVIDER_CAPTURE.set(run.flag_before)
+        if run.flag_before is not None:
+            SUPPRESS_PROVIDER_CAPTURE.set(run.flag_before)
         if run.turn is None:
             return
         with capture_internal_exceptions(run.engine.client, "langchain_end"):
@@ -309,7 +324,8 @@ class AlignCallbackHandler(BaseCallbackHandler):
         run = self._runs.pop(run_id, None)
         if run is None:
             return
-        SUPPRESS_PROVIDER_CAPTURE.set(run.flag_before)
+        if run.flag_before is not None:
+            SUPPRESS_PROVIDER_CAPTURE.set(run.flag_before)
         if run.turn is None:
             return
         with capture_internal_exceptions(run.engine.client, "langchain_error"):
@@ -376,7 +392,7 @@ class AlignCallbackHandler(BaseCallbackHandler):
     ) -> None:
         params = kwargs.get("invocation_params") or {}
         model = params.get("model") or params.get("model_name") or (metadata or {}).get("ls_model_name")
-        flag_before = SUPPRESS_PROVIDER_CAPTURE.get()
+        flag_before = SUPPRESS_PROVIDER_CAPTURE.get() if flag_switch.enabled else None
         turn: Turn | None = None
         if not self._logged_by_history(parent_run_id, metadata):
             turn = self._begin(engine, items, metadata)
@@ -385,8 +401,9 @@ class AlignCallbackHandler(BaseCallbackHandler):
                 for stale in list(self._runs)[: len(self._runs) - _MAX_RUNS + 1]:
                     self._runs.pop(stale, None)
         self._runs[run_id] = _Run(engine, turn, parent_run_id, flag_before, model if model else None)
-        # Only now: if logging the turn failed above, the provider integration still captures it.
-        SUPPRESS_PROVIDER_CAPTURE.set(True)
+        if flag_before is not None:
+            # Only now: if logging the turn failed above, the provider integration still captures it.
+            SUPPRESS_PROVIDER_CAPTURE.set(True)
 
     def _begin(
         self, engine: SessionEngine, items: list[ChatItem], metadata: Mapping[str, Any] | None
