@@ -30,6 +30,31 @@ from .validation import CheckedEvent
 
 LIVE_WINDOW_SECONDS = 30 * 60  # Align closes a session after 30 minutes without activity
 _READER_POOL_SIZE = 8
+# One encoder, built once: json.dumps() with non-default options builds a new one per call.
+_RAW_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+
+
+def _unserializable(value: object) -> None:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# CPython: the C encoder called directly, without JSONEncoder's set-up on every call.
+_c_encode = (
+    None
+    if _c_make_encoder is None
+    else _c_make_encoder(
+        None, _unserializable, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+)
+
+
+def _encode_raw(doc: dict[str, Any]) -> str:
+    if _c_encode is not None:
+        return "".join(_c_encode(doc, 0))
+    return _RAW_ENCODER.encode(doc)  # pragma: no cover - Pythons without the C accelerator
+
+
 _CHUNK = 500  # ids per IN (...) query, well under SQLite's variable limit
 
 _SCHEMA = """
@@ -329,7 +354,7 @@ class Store:
     def _write(
         self, conn: sqlite3.Connection, request_id: str, events: list[CheckedEvent], received_at: float
     ) -> None:
-        dumps = json.dumps
+        encode = _encode_raw
         conn.executemany(
             "INSERT INTO events (id, request_id, type, session_id, user_id, create_time, received_at, raw)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -342,7 +367,7 @@ class Store:
                     e.user_id,
                     e.create_time,
                     received_at,
-                    dumps(e.raw, ensure_ascii=False, separators=(",", ":")),
+                    encode(e.raw),
                 )
                 for e in events
             ],
@@ -384,7 +409,7 @@ class Store:
                 assert e.user_id is not None
                 conn.execute(
                     "INSERT INTO identities VALUES (?, ?, ?, ?)",
-                    (e.id, e.user_id, when, dumps(_identity_fields(e))),
+                    (e.id, e.user_id, when, json.dumps(_identity_fields(e))),
                 )
                 identified.add(e.user_id)
             if e.session_id is not None:

@@ -41,6 +41,71 @@ PROPERTIES_FOR_TYPE = {
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
 )
+# JSON name -> proto name of each message's fields (proto3 JSON parsers accept both).
+_REQUEST_FIELDS = {"requestId": "request_id", "events": "events"}
+_EVENT_FIELDS = {
+    "id": "id",
+    "type": "type",
+    "createTime": "create_time",
+    "properties": "properties",
+    "projectId": "project_id",
+}
+_PROPERTIES_FIELDS = {
+    "sessionProperties": "session_properties",
+    "messageProperties": "message_properties",
+    "userProperties": "user_properties",
+    "feedbackProperties": "feedback_properties",
+    "customProperties": "custom_properties",
+}
+_SESSION_FIELDS = {
+    "sessionId": "session_id",
+    "sessionTitle": "session_title",
+    "sessionStartTime": "session_start_time",
+    "userId": "user_id",
+    "assistantId": "assistant_id",
+}
+_MESSAGE_FIELDS = {
+    "sessionId": "session_id",
+    "messageIdHint": "message_id_hint",
+    "messageIndexHint": "message_index_hint",
+    "messageRole": "message_role",
+    "messageContent": "message_content",
+    "messageCreateTime": "message_create_time",
+}
+_USER_FIELDS = {
+    "userId": "user_id",
+    "userEmail": "user_email",
+    "userIp": "user_ip",
+    "userLocation": "user_location",
+    "userCreateTime": "user_create_time",
+    "userDisplayName": "user_display_name",
+}
+_LOCATION_FIELDS = {"countryCode": "country_code", "state": "state", "city": "city"}
+_FEEDBACK_FIELDS = {
+    "sessionId": "session_id",
+    "messageIndexHint": "message_index_hint",
+    "feedbackTarget": "feedback_target",
+    "type": "type",
+}
+_CUSTOM_VALUE_FIELDS = {"stringValue": "string_value"}
+_MESSAGE_MEMBERS = frozenset({"messageProperties", "customProperties"})
+_MESSAGE_FAST_KEYS = frozenset({"sessionId", "messageIndexHint", "messageRole", "messageContent"})
+_PROTO_TO_JSON = {
+    proto: json_name
+    for table in (
+        _REQUEST_FIELDS,
+        _EVENT_FIELDS,
+        _PROPERTIES_FIELDS,
+        _SESSION_FIELDS,
+        _MESSAGE_FIELDS,
+        _USER_FIELDS,
+        _LOCATION_FIELDS,
+        _FEEDBACK_FIELDS,
+        _CUSTOM_VALUE_FIELDS,
+    )
+    for json_name, proto in table.items()
+}
+
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _T = TypeVar("_T")
@@ -112,7 +177,7 @@ def check_request(doc: object, *, body_text: str | None = None) -> CheckedReques
         _reject_surrogates(doc, "")
     if not isinstance(doc, dict):
         raise InvalidRequest(f"request body must be a JSON object (CollectEventsRequest), got {_kind(doc)}")
-    fields = _fields(doc, "", {"requestId": "request_id", "events": "events"})
+    fields = _fields(doc, "", _REQUEST_FIELDS)
     request_id = _required_text(fields, "requestId", "", MAX_REQUEST_ID_CHARS)
     raw_events = fields.get("events")
     if raw_events is None or raw_events == []:
@@ -124,20 +189,69 @@ def check_request(doc: object, *, body_text: str | None = None) -> CheckedReques
 
 def check_event(index: int, raw: object) -> CheckedEvent:
     """Check one event of a request; ``index`` is its position, used in error messages."""
+    if type(raw) is dict and raw.get("type") == ev.MESSAGE_CREATE:
+        checked = _well_formed_message(raw)
+        if checked is not None:
+            return checked
+    return _check_event(index, raw)
+
+
+def _well_formed_message(raw: dict[str, Any]) -> CheckedEvent | None:
+    """The common case, a plain valid ``message_create``, checked with fewer steps; None otherwise.
+
+    Anything unusual (proto names, nulls, a failed rule) returns None and the full check runs,
+    which names the problem. The field rules are still the ones of ``events.py``.
+    """
+    props = raw.get("properties")
+    if not (
+        _EVENT_FIELDS.keys() >= raw.keys() and type(props) is dict and _MESSAGE_MEMBERS.issuperset(props)
+    ):
+        return None
+    member = props.get("messageProperties")
+    event_id = raw.get("id")
+    project_id = raw.get("projectId")
+    if not (
+        type(member) is dict
+        and _MESSAGE_FAST_KEYS.issuperset(member)
+        and type(event_id) is str
+        and 0 < len(event_id) <= MAX_EVENT_ID_CHARS
+        and type(project_id) is str
+        and 0 < len(project_id) <= MAX_PROJECT_ID_CHARS
+    ):
+        return None
+    index = member.get("messageIndexHint")
+    role = ROLE_NAMES.get(member.get("messageRole"))  # type: ignore[arg-type]
+    create_time = raw.get("createTime")
+    if role is None or type(index) is not int or not 0 < index <= ev.MAX_INT32:
+        return None
+    if create_time is not None and type(create_time) is not str:
+        return None
+    try:
+        session_id = ev.check_id("session_id", member.get("sessionId"))
+        content = ev.check_content(member.get("messageContent"))
+        seconds = _timestamp(create_time, "", "createTime")
+        custom = _custom_properties(props.get("customProperties"), "", "customProperties")
+    except (ev.ValidationError, InvalidRequest):
+        return None
+    return CheckedEvent(
+        id=event_id,
+        type=ev.MESSAGE_CREATE,
+        project_id=project_id,
+        create_time=seconds,
+        raw=raw,
+        session_id=session_id,
+        message_index=index,
+        role=role,
+        content=content,
+        custom_properties=custom,
+    )
+
+
+def _check_event(index: int, raw: object) -> CheckedEvent:
     where = f"events[{index}]"
     if not isinstance(raw, dict):
         raise InvalidRequest(f"{where}: must be an Event object, got {_kind(raw)}")
-    fields = _fields(
-        raw,
-        where,
-        {
-            "id": "id",
-            "type": "type",
-            "createTime": "create_time",
-            "properties": "properties",
-            "projectId": "project_id",
-        },
-    )
+    fields = _fields(raw, where, _EVENT_FIELDS)
     event_id = _required_text(fields, "id", where, MAX_EVENT_ID_CHARS)
     kind = fields.get("type")
     if kind is None:
@@ -145,26 +259,15 @@ def check_event(index: int, raw: object) -> CheckedEvent:
     if not isinstance(kind, str) or kind not in ev.EVENT_TYPES:
         raise InvalidRequest(f"{where}.type: must be one of {sorted(ev.EVENT_TYPES)} (got {_show(kind)})")
     project_id = _required_text(fields, "projectId", where, MAX_PROJECT_ID_CHARS)
-    create_time = _timestamp(fields.get("createTime"), f"{where}.createTime")
+    create_time = _timestamp(fields.get("createTime"), where, "createTime")
     props_raw = fields.get("properties")
     if props_raw is None:
         raise InvalidRequest(f"{where}.properties: is required")
     if not isinstance(props_raw, dict):
         raise InvalidRequest(f"{where}.properties: must be an EventProperties object, got {_kind(props_raw)}")
     props_where = f"{where}.properties"
-    props = _fields(
-        props_raw,
-        props_where,
-        {
-            "sessionProperties": "session_properties",
-            "messageProperties": "message_properties",
-            "userProperties": "user_properties",
-            "feedbackProperties": "feedback_properties",
-            "customProperties": "custom_properties",
-        },
-    )
-    members = [name for name in PROPERTIES_FOR_TYPE.values() if props.get(name) is not None]
-    members = list(dict.fromkeys(members))
+    props = _fields(props_raw, props_where, _PROPERTIES_FIELDS)
+    members = [name for name in props if name != "customProperties"]
     expected = PROPERTIES_FOR_TYPE[kind]
     if members != [expected]:
         found = ", ".join(members) or "none"
@@ -176,7 +279,7 @@ def check_event(index: int, raw: object) -> CheckedEvent:
     member_where = f"{props_where}.{expected}"
     if not isinstance(member, dict):
         raise InvalidRequest(f"{member_where}: must be an object, got {_kind(member)}")
-    custom = _custom_properties(props.get("customProperties"), f"{props_where}.customProperties")
+    custom = _custom_properties(props.get("customProperties"), props_where, "customProperties")
     values = _TYPE_CHECKS[kind](member, member_where)
     return CheckedEvent(
         id=event_id,
@@ -191,27 +294,19 @@ def check_event(index: int, raw: object) -> CheckedEvent:
 
 # --- per type -------------------------------------------------------------------------------------------
 
-_SESSION_FIELDS = {
-    "sessionId": "session_id",
-    "sessionTitle": "session_title",
-    "sessionStartTime": "session_start_time",
-    "userId": "user_id",
-    "assistantId": "assistant_id",
-}
-
 
 def _session_open(member: dict[str, Any], where: str) -> dict[str, Any]:
     f = _fields(member, where, _SESSION_FIELDS)
     assistant = f.get("assistantId")
     return {
-        "session_id": _rule(f"{where}.sessionId", _id("session_id"), f.get("sessionId"), required=True),
-        "user_id": _rule(f"{where}.userId", _id("user_id"), f.get("userId"), required=True),
+        "session_id": _rule(where, "sessionId", _id("session_id"), f.get("sessionId"), required=True),
+        "user_id": _rule(where, "userId", _id("user_id"), f.get("userId"), required=True),
         # The official SDK always sends "DEFAULT"; proto3 cannot tell an empty string from absent.
         "assistant_id": ev.DEFAULT_ASSISTANT_ID
         if assistant is None
-        else _rule(f"{where}.assistantId", _id("assistant_id"), assistant, required=True),
-        "session_title": _optional_text(f.get("sessionTitle"), f"{where}.sessionTitle"),
-        "session_start_time": _timestamp(f.get("sessionStartTime"), f"{where}.sessionStartTime"),
+        else _rule(where, "assistantId", _id("assistant_id"), assistant, required=True),
+        "session_title": _optional_text(f.get("sessionTitle"), where, "sessionTitle"),
+        "session_start_time": _timestamp(f.get("sessionStartTime"), where, "sessionStartTime"),
     }
 
 
@@ -224,92 +319,53 @@ def _session_close(member: dict[str, Any], where: str) -> dict[str, Any]:
     ]
     if extra:
         raise InvalidRequest(f"{where}.{extra[0]}: a session_close event carries sessionId only")
-    return {"session_id": _rule(f"{where}.sessionId", _id("session_id"), f.get("sessionId"), required=True)}
+    return {"session_id": _rule(where, "sessionId", _id("session_id"), f.get("sessionId"), required=True)}
 
 
 def _message_create(member: dict[str, Any], where: str) -> dict[str, Any]:
-    f = _fields(
-        member,
-        where,
-        {
-            "sessionId": "session_id",
-            "messageIdHint": "message_id_hint",
-            "messageIndexHint": "message_index_hint",
-            "messageRole": "message_role",
-            "messageContent": "message_content",
-            "messageCreateTime": "message_create_time",
-        },
-    )
-    _optional_text(f.get("messageIdHint"), f"{where}.messageIdHint")
-    role_name = _enum(f.get("messageRole"), f"{where}.messageRole", ROLE_NUMBERS)
+    f = _fields(member, where, _MESSAGE_FIELDS)
+    _optional_text(f.get("messageIdHint"), where, "messageIdHint")
+    role_name = _enum(f.get("messageRole"), where, "messageRole", ROLE_NUMBERS)
     if role_name not in ROLE_NAMES:
         raise InvalidRequest(
             f"{where}.messageRole: must be ROLE_USER or ROLE_ASSISTANT (got {_show(role_name)})"
         )
     return {
-        "session_id": _rule(f"{where}.sessionId", _id("session_id"), f.get("sessionId"), required=True),
-        "message_index": _index(f.get("messageIndexHint"), f"{where}.messageIndexHint"),
+        "session_id": _rule(where, "sessionId", _id("session_id"), f.get("sessionId"), required=True),
+        "message_index": _index(f.get("messageIndexHint"), where, "messageIndexHint"),
         "role": ev.check_role(ROLE_NAMES[role_name]),
-        "content": _rule(f"{where}.messageContent", ev.check_content, f.get("messageContent"), required=True),
-        "message_create_time": _timestamp(f.get("messageCreateTime"), f"{where}.messageCreateTime"),
+        "content": _rule(where, "messageContent", ev.check_content, f.get("messageContent"), required=True),
+        "message_create_time": _timestamp(f.get("messageCreateTime"), where, "messageCreateTime"),
     }
 
 
 def _user_recognize(member: dict[str, Any], where: str) -> dict[str, Any]:
-    f = _fields(
-        member,
-        where,
-        {
-            "userId": "user_id",
-            "userEmail": "user_email",
-            "userIp": "user_ip",
-            "userLocation": "user_location",
-            "userCreateTime": "user_create_time",
-            "userDisplayName": "user_display_name",
-        },
-    )
+    f = _fields(member, where, _USER_FIELDS)
     country = state = city = None
     location = f.get("userLocation")
     if location is not None:
         loc_where = f"{where}.userLocation"
         if not isinstance(location, dict):
             raise InvalidRequest(f"{loc_where}: must be a Location object, got {_kind(location)}")
-        loc = _fields(location, loc_where, {"countryCode": "country_code", "state": "state", "city": "city"})
-        country = _rule(f"{loc_where}.countryCode", ev.check_country_code, loc.get("countryCode"))
-        state = _optional_text(loc.get("state"), f"{loc_where}.state")
-        city = _optional_text(loc.get("city"), f"{loc_where}.city")
+        loc = _fields(location, loc_where, _LOCATION_FIELDS)
+        country = _rule(loc_where, "countryCode", ev.check_country_code, loc.get("countryCode"))
+        state = _optional_text(loc.get("state"), loc_where, "state")
+        city = _optional_text(loc.get("city"), loc_where, "city")
     return {
-        "user_id": _rule(f"{where}.userId", _id("user_id"), f.get("userId"), required=True),
-        "email": _rule(
-            f"{where}.userEmail",
-            partial(ev.check_optional_text, "email", max_chars=ev.MAX_EMAIL_CHARS),
-            f.get("userEmail"),
-        ),
-        "ip": _rule(f"{where}.userIp", ev.check_ip, f.get("userIp")),
+        "user_id": _rule(where, "userId", _id("user_id"), f.get("userId"), required=True),
+        "email": _rule(where, "userEmail", _EMAIL_RULE, f.get("userEmail")),
+        "ip": _rule(where, "userIp", ev.check_ip, f.get("userIp")),
         "country_code": country,
         "state": state,
         "city": city,
-        "user_create_time": _timestamp(f.get("userCreateTime"), f"{where}.userCreateTime"),
-        "display_name": _rule(
-            f"{where}.userDisplayName",
-            partial(ev.check_optional_text, "display_name", max_chars=ev.MAX_DISPLAY_NAME_CHARS),
-            f.get("userDisplayName"),
-        ),
+        "user_create_time": _timestamp(f.get("userCreateTime"), where, "userCreateTime"),
+        "display_name": _rule(where, "userDisplayName", _DISPLAY_NAME_RULE, f.get("userDisplayName")),
     }
 
 
 def _feedback_create(member: dict[str, Any], where: str) -> dict[str, Any]:
-    f = _fields(
-        member,
-        where,
-        {
-            "sessionId": "session_id",
-            "messageIndexHint": "message_index_hint",
-            "feedbackTarget": "feedback_target",
-            "type": "type",
-        },
-    )
-    target_name = _enum(f.get("feedbackTarget"), f"{where}.feedbackTarget", TARGET_NUMBERS)
+    f = _fields(member, where, _FEEDBACK_FIELDS)
+    target_name = _enum(f.get("feedbackTarget"), where, "feedbackTarget", TARGET_NUMBERS)
     if target_name not in TARGET_NAMES:
         raise InvalidRequest(
             f"{where}.feedbackTarget: must be TARGET_SESSION or TARGET_MESSAGE (got {_show(target_name)})"
@@ -317,16 +373,16 @@ def _feedback_create(member: dict[str, Any], where: str) -> dict[str, Any]:
     target = TARGET_NAMES[target_name]
     index = None
     if target == "message":
-        index = _index(f.get("messageIndexHint"), f"{where}.messageIndexHint")
+        index = _index(f.get("messageIndexHint"), where, "messageIndexHint")
     elif f.get("messageIndexHint") not in (None, 0):
         raise InvalidRequest(
             f"{where}.messageIndexHint: must be absent when feedbackTarget is TARGET_SESSION"
         )
     return {
-        "session_id": _rule(f"{where}.sessionId", _id("session_id"), f.get("sessionId"), required=True),
+        "session_id": _rule(where, "sessionId", _id("session_id"), f.get("sessionId"), required=True),
         "message_index": index,
         "feedback_target": target,
-        "feedback_type": _rule(f"{where}.type", ev.check_feedback_type, f.get("type"), required=True),
+        "feedback_type": _rule(where, "type", ev.check_feedback_type, f.get("type"), required=True),
     }
 
 
@@ -342,21 +398,31 @@ _TYPE_CHECKS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
 # --- the shared field rules, adapted to wire paths -------------------------------------------------------
 
 
-def _rule(path: str, check: Callable[[object], _T], value: object, *, required: bool = False) -> _T:
+def _rule(
+    where: str, name: str, check: Callable[[object], _T], value: object, *, required: bool = False
+) -> _T:
     """Run a rule from ``events.py``; report its failure under the wire path as well as the rule's name."""
     if required and value is None:
-        raise InvalidRequest(f"{path}: is required")
+        raise InvalidRequest(f"{where}.{name}: is required")
     try:
         return check(value)
     except ev.ValidationError as exc:
-        raise InvalidRequest(f"{path}: {exc.field} {exc.rule} (got {exc.value})") from None
+        raise InvalidRequest(f"{where}.{name}: {exc.field} {exc.rule} (got {exc.value})") from None
+
+
+_EMAIL_RULE = partial(ev.check_optional_text, "email", max_chars=ev.MAX_EMAIL_CHARS)
+_DISPLAY_NAME_RULE = partial(ev.check_optional_text, "display_name", max_chars=ev.MAX_DISPLAY_NAME_CHARS)
+_ID_RULES = {name: partial(ev.check_id, name) for name in ("session_id", "user_id", "assistant_id")}
 
 
 def _id(field: str) -> Callable[[object], str]:
-    return partial(ev.check_id, field)
+    return _ID_RULES[field]
 
 
-def _index(value: object, path: str) -> int:
+def _index(value: object, where: str, name: str) -> int:
+    if type(value) is int and 0 < value <= ev.MAX_INT32:
+        return value
+    path = f"{where}.{name}"
     if value is None:
         raise InvalidRequest(f"{path}: is required (message_index)")
     # proto3 JSON allows an int32 as a decimal string.
@@ -368,7 +434,10 @@ def _index(value: object, path: str) -> int:
         raise InvalidRequest(f"{path}: {exc.field} {exc.rule} (got {exc.value})") from None
 
 
-def _enum(value: object, path: str, numbers: Mapping[int, str]) -> str:
+def _enum(value: object, where: str, name: str, numbers: Mapping[int, str]) -> str:
+    if type(value) is str:
+        return value
+    path = f"{where}.{name}"
     if value is None:
         raise InvalidRequest(f"{path}: is required")
     if isinstance(value, int) and not isinstance(value, bool):
@@ -390,9 +459,10 @@ def _required_text(fields: Mapping[str, Any], name: str, where: str, max_chars: 
     return value
 
 
-def _optional_text(value: object, path: str) -> str | None:
+def _optional_text(value: object, where: str, name: str) -> str | None:
     if value is None:
         return None
+    path = f"{where}.{name}"
     if not isinstance(value, str):
         raise InvalidRequest(f"{path}: must be a string, got {_kind(value)}")
     if len(value) > MAX_FREE_TEXT_CHARS:
@@ -400,9 +470,10 @@ def _optional_text(value: object, path: str) -> str | None:
     return value
 
 
-def _custom_properties(value: object, path: str) -> dict[str, str] | None:
+def _custom_properties(value: object, where: str, name: str) -> dict[str, str] | None:
     if value is None:
         return None
+    path = f"{where}.{name}"
     if not isinstance(value, dict):
         raise InvalidRequest(f"{path}: must be an object of {{key: {{stringValue}}}}, got {_kind(value)}")
     flat: dict[str, str] = {}
@@ -412,7 +483,7 @@ def _custom_properties(value: object, path: str) -> dict[str, str] | None:
             raise InvalidRequest(
                 f"{entry_path}: must be a CustomPropertyValue object {{stringValue}}, got {_kind(entry)}"
             )
-        entry_fields = _fields(entry, entry_path, {"stringValue": "string_value"})
+        entry_fields = _fields(entry, entry_path, _CUSTOM_VALUE_FIELDS)
         text = entry_fields.get("stringValue")
         if text is None:
             text = ""  # proto3 JSON omits an empty string_value
@@ -425,11 +496,13 @@ def _custom_properties(value: object, path: str) -> dict[str, str] | None:
         raise InvalidRequest(f"{path}: {exc.field} {exc.rule} (got {exc.value})") from None
 
 
-def _fields(obj: dict[str, Any], where: str, names: Mapping[str, str]) -> dict[str, Any]:
+def _fields(obj: dict[str, Any], where: str, names: dict[str, str]) -> dict[str, Any]:
     """The object's fields by JSON name; the proto name is accepted too, anything else is rejected.
 
     A ``null`` value means the field is absent (proto3 JSON).
     """
+    if names.keys() >= obj.keys():  # the common case: JSON names only
+        return {key: value for key, value in obj.items() if value is not None}
     out: dict[str, Any] = {}
     for key, value in obj.items():
         if key in names:
@@ -447,50 +520,39 @@ def _fields(obj: dict[str, Any], where: str, names: Mapping[str, str]) -> dict[s
     return out
 
 
-_PROTO_TO_JSON: dict[str, str] = {}
-
-
-def _register_proto_names(*tables: Mapping[str, str]) -> None:
-    for table in tables:
-        for json_name, proto_name in table.items():
-            _PROTO_TO_JSON[proto_name] = json_name
-
-
-_register_proto_names(
-    {"requestId": "request_id", "createTime": "create_time", "projectId": "project_id"},
-    {
-        "sessionProperties": "session_properties",
-        "messageProperties": "message_properties",
-        "userProperties": "user_properties",
-        "feedbackProperties": "feedback_properties",
-        "customProperties": "custom_properties",
-    },
-    _SESSION_FIELDS,
-    {
-        "messageIdHint": "message_id_hint",
-        "messageIndexHint": "message_index_hint",
-        "messageRole": "message_role",
-        "messageContent": "message_content",
-        "messageCreateTime": "message_create_time",
-    },
-    {
-        "userEmail": "user_email",
-        "userIp": "user_ip",
-        "userLocation": "user_location",
-        "userCreateTime": "user_create_time",
-        "userDisplayName": "user_display_name",
-        "countryCode": "country_code",
-    },
-    {"feedbackTarget": "feedback_target", "stringValue": "string_value"},
-)
-
-
-def _timestamp(value: object, path: str) -> float | None:
+def _timestamp(value: object, where: str, name: str) -> float | None:
     """An RFC 3339 timestamp (proto3 JSON ``google.protobuf.Timestamp``) as POSIX seconds."""
     if value is None:
         return None
     if not isinstance(value, str):
-        raise InvalidRequest(f"{path}: must be an RFC 3339 timestamp string, got {_kind(value)}")
+        raise InvalidRequest(f"{where}.{name}: must be an RFC 3339 timestamp string, got {_kind(value)}")
+    # Fast path for what SDKs send, "YYYY-MM-DDTHH:MM:SS[.fraction]Z": events of a batch share
+    # their seconds, so the date arithmetic is cached per second.
+    if len(value) >= 20 and value[-1] == "Z" and value[10] == "T":
+        base = _SECONDS_CACHE.get(value[:19])
+        fraction = value[19:-1]
+        if base is not None and (
+            not fraction
+            or (
+                fraction[0] == "."
+                and 1 < len(fraction) <= 10
+                and fraction[1:].isdigit()
+                and fraction[1:].isascii()
+            )
+        ):
+            return base + int(fraction[1:]) / 10 ** (len(fraction) - 1) if fraction else base
+    seconds = _parse_rfc3339(value, f"{where}.{name}")
+    if len(value) >= 20 and value[-1] == "Z" and value[10] == "T" and value[19] in ".Z":
+        if len(_SECONDS_CACHE) > 4096:
+            _SECONDS_CACHE.clear()
+        _SECONDS_CACHE[value[:19]] = float(int(seconds))
+    return seconds
+
+
+_SECONDS_CACHE: dict[str, float] = {}
+
+
+def _parse_rfc3339(value: str, path: str) -> float:
     match = _RFC3339.fullmatch(value)
     if match is None:
         raise InvalidRequest(

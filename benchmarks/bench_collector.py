@@ -1,0 +1,199 @@
+"""Benchmark of the local collector: ingestion throughput into SQLite, and page render time.
+
+Run from the repository root:
+
+    python benchmarks/bench_collector.py [--runs 5] [--batches 40]
+
+- Ingestion: the collector runs as ``align-instrument serve`` in its own process (as users run
+  it); one client posts batches of 500 ``message_create`` events of about 300 bytes each (Connect
+  JSON, plain and gzip) over one keep-alive ``requests.Session``, one batch after the other.
+  Events/s = events stored / wall time from the first request to the last response.
+- Page: a session of 1,000 messages; time of ``GET /sessions/<id>`` over HTTP and of the
+  rendering function alone.
+
+Prints a markdown table of medians over the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from align_instrument.collector import Store, start_collector
+from align_instrument.collector.pages import session_page
+from align_instrument.collector.validation import check_request
+from align_instrument.wire import COLLECT_EVENTS_PATH, format_timestamp
+
+EVENTS_PER_BATCH = 500
+JSON_HEADERS = {"Content-Type": "application/json", "Connect-Protocol-Version": "1"}
+
+
+def make_event(run: str, index: int, session_id: str) -> dict[str, Any]:
+    """One ``message_create`` of about 300 bytes of Connect JSON."""
+    return {
+        "id": f"{run}-{index:09d}",
+        "type": "message_create",
+        "createTime": format_timestamp(1_795_700_000 + index / 1000),
+        "properties": {
+            "messageProperties": {
+                "sessionId": session_id,
+                "messageIndexHint": index + 1,
+                "messageRole": "ROLE_USER" if index % 2 == 0 else "ROLE_ASSISTANT",
+                "messageContent": "lorem ipsum dolor sit amet " * 2,
+            }
+        },
+        "projectId": "local",
+    }
+
+
+def make_bodies(run: str, batches: int) -> list[bytes]:
+    """Pre-encoded request bodies: unique event ids and requestIds, 10 sessions per batch."""
+    bodies = []
+    for b in range(batches):
+        events = [
+            make_event(run, b * EVENTS_PER_BATCH + i, f"{run}-s{b}-{i % 10}") for i in range(EVENTS_PER_BATCH)
+        ]
+        bodies.append(
+            json.dumps({"requestId": f"{run}-r{b}", "events": events}, separators=(",", ":")).encode()
+        )
+    return bodies
+
+
+def start_server_process(db: Path) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "align_instrument.cli", "serve", "--port", "0", "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "ALIGNAI_API_KEY": ""},
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    if not first.startswith("Align local collector on "):
+        proc.kill()
+        raise RuntimeError(f"collector did not start: {first!r}")
+    return proc, first.split()[4]
+
+
+def bench_ingestion(url: str, bodies: list[bytes], gzipped: bool) -> float:
+    """Events per second for posting ``bodies`` one after the other on one keep-alive connection."""
+    headers = dict(JSON_HEADERS)
+    payloads = bodies
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+        payloads = [gzip.compress(b, compresslevel=1) for b in bodies]
+    with requests.Session() as http:
+        http.get(url + "/healthz", timeout=10)  # open the connection before timing
+        started = time.perf_counter()
+        for payload in payloads:
+            response = http.post(url + COLLECT_EVENTS_PATH, data=payload, headers=headers, timeout=60)
+            if response.status_code != 200:
+                raise RuntimeError(f"collector answered {response.status_code}: {response.text[:200]}")
+        elapsed = time.perf_counter() - started
+    return len(bodies) * EVENTS_PER_BATCH / elapsed
+
+
+def bench_page(tmp: Path, runs: int) -> tuple[float, float, int]:
+    """(median ms of GET over HTTP, median ms of rendering alone, page bytes) for 1,000 messages."""
+    with start_collector(db_path=tmp / "page.db") as collector:
+        events = [make_event("page", i, "big-session") for i in range(1000)]
+        events.insert(
+            0,
+            {
+                "id": "page-open",
+                "type": "session_open",
+                "createTime": format_timestamp(1_795_700_000),
+                "properties": {
+                    "sessionProperties": {"sessionId": "big-session", "userId": "u", "assistantId": "a"}
+                },
+                "projectId": "local",
+            },
+        )
+        store: Store = collector.store
+        request = check_request({"requestId": "page", "events": events})
+        store.ingest(request.request_id, request.events)
+        http_ms, render_ms = [], []
+        size = 0
+        with requests.Session() as http:
+            for _ in range(runs * 4):
+                started = time.perf_counter()
+                response = http.get(collector.url + "/sessions/big-session", timeout=30)
+                http_ms.append((time.perf_counter() - started) * 1000)
+                size = len(response.content)
+                assert response.status_code == 200 and response.text.count('class="message ') == 1000
+                started = time.perf_counter()
+                session_page(store, "big-session")
+                render_ms.append((time.perf_counter() - started) * 1000)
+    return statistics.median(http_ms), statistics.median(render_ms), size
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=5, help="runs per measurement (median reported)")
+    parser.add_argument("--batches", type=int, default=40, help="batches of 500 events per run")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="align-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        proc, url = start_server_process(tmp / "bench.db")
+        results: dict[str, list[float]] = {"plain": [], "gzip": []}
+        try:
+            sample = make_bodies("sample", 1)[0]
+            event_bytes = len(sample) / EVENTS_PER_BATCH
+            gzip_bytes = len(gzip.compress(sample, compresslevel=1))
+            bench_ingestion(url, make_bodies("warmup", 4), gzipped=False)
+            for run in range(args.runs):
+                for mode in ("plain", "gzip"):
+                    bodies = make_bodies(f"{mode}{run}", args.batches)
+                    results[mode].append(bench_ingestion(url, bodies, gzipped=mode == "gzip"))
+                    print(
+                        f"  run {run + 1}/{args.runs} {mode}: {results[mode][-1]:,.0f} events/s",
+                        file=sys.stderr,
+                    )
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=10)
+        http_ms, render_ms, page_bytes = bench_page(tmp, args.runs)
+
+    events_total = args.batches * EVENTS_PER_BATCH
+    print()
+    print(
+        f"Collector benchmark: {os.cpu_count()} CPU(s), Python {sys.version.split()[0]},"
+        f" medians of {args.runs} runs"
+    )
+    print()
+    print("| measurement | median | min | max |")
+    print("|---|---:|---:|---:|")
+    for mode, label in (("plain", "Connect JSON"), ("gzip", "Connect JSON + gzip")):
+        values = results[mode]
+        print(
+            f"| ingestion, {label} ({events_total:,} events, batches of {EVENTS_PER_BATCH}, "
+            f"{event_bytes:.0f} B/event) | {statistics.median(values):,.0f} events/s | {min(values):,.0f} | "
+            f"{max(values):,.0f} |"
+        )
+    print(f"| GET /sessions/<id>, 1,000 messages ({page_bytes / 1024:.0f} KiB HTML) | {http_ms:.1f} ms | | |")
+    print(f"| render only (store read + HTML), 1,000 messages | {render_ms:.1f} ms | | |")
+    print()
+    print(
+        f"gzip batch: {gzip_bytes / 1024:.1f} KiB for {len(sample) / 1024:.1f} KiB of JSON."
+        " Target: >= 20,000 events/s."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
