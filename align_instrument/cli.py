@@ -15,6 +15,7 @@ import argparse
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
@@ -122,6 +123,9 @@ def _serve(args: argparse.Namespace) -> int:
             api_key=api_key,
             max_body_bytes=int(args.max_body_mb * 1024 * 1024),
         )
+    except sqlite3.Error as exc:
+        print(f"align-instrument: cannot open the database {args.db!r}: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(
             f"align-instrument: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",

@@ -173,3 +173,8 @@ def test_serve_reports_a_port_in_use(
 ) -> None:
     assert main(["serve", "--port", str(collector.port), "--db", str(tmp_path / "x.db")]) == 1
     assert "cannot listen" in capsys.readouterr().err
+
+
+def test_serve_reports_a_database_it_cannot_open(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--port", "0", "--db", str(tmp_path / "missing-dir" / "x.db")]) == 1
+    assert "cannot open the database" in capsys.readouterr().err

@@ -20,6 +20,7 @@ from .. import events as ev
 from .store import Feedback, Message, SessionSummary, Store, User
 
 REFRESH_SECONDS = 3
+MAX_LISTED_SESSIONS = 500
 FEEDBACK_FILTERS = {
     "": "any or none",
     "any": "with feedback",
@@ -64,7 +65,10 @@ def sessions_page(store: Store, user_id: str | None = None, feedback: str | None
     """The sessions list, newest first, with the filter form."""
     if feedback not in FEEDBACK_FILTERS:
         feedback = None
-    sessions = store.sessions(user_id=user_id, feedback=feedback or None)
+    # The newest only: a page of thousands of rows helps nobody (the CLI lists everything).
+    sessions = store.sessions(user_id=user_id, feedback=feedback or None, limit=MAX_LISTED_SESSIONS + 1)
+    truncated = len(sessions) > MAX_LISTED_SESSIONS
+    sessions = sessions[:MAX_LISTED_SESSIONS]
     now = time.time()
     users = [u.user_id for u in store.users()]
     options = "".join(
@@ -99,7 +103,14 @@ def sessions_page(store: Store, user_id: str | None = None, feedback: str | None
         )
     live = any(s.status(now) == "live" for s in sessions)
     title = f"Sessions of {user_id}" if user_id else "Sessions"
-    body = f"<h1>{_e(title)} <small>{len(sessions)}</small></h1>{form}{table}"
+    count = f"newest {len(sessions)}" if truncated else str(len(sessions))
+    note = (
+        f'<p class="sub">Showing the newest {MAX_LISTED_SESSIONS}; filter by user or use'
+        " <code>align-instrument sessions</code> for all.</p>"
+        if truncated
+        else ""
+    )
+    body = f"<h1>{_e(title)} <small>{count}</small></h1>{form}{table}{note}"
     return Page(200, _layout(title, body, refresh=live))
 
 

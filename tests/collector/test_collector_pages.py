@@ -7,6 +7,7 @@ import re
 import time
 from urllib.parse import quote
 
+import pytest
 import requests
 from collector_helpers import (
     conversation,
@@ -18,7 +19,7 @@ from collector_helpers import (
     session_open,
 )
 
-from align_instrument.collector import RunningCollector
+from align_instrument.collector import RunningCollector, pages
 from align_instrument.wire import format_timestamp
 
 
@@ -138,3 +139,16 @@ def test_unknown_pages_are_404(collector: RunningCollector) -> None:
     assert "No user" in _get(collector, "/users/nope", status=404)
     assert "Not found" in _get(collector, "/elsewhere", status=404)
     assert requests.head(collector.url + "/", timeout=5).status_code == 200
+
+
+def test_the_list_shows_the_newest_sessions_only(
+    collector: RunningCollector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pages, "MAX_LISTED_SESSIONS", 3)
+    post(
+        collector.url,
+        request_body([session_open(f"s{i}", "u", at=f"2026-11-26T13:58:0{i}Z") for i in range(5)]),
+    )
+    page = _get(collector, "/")
+    assert re.findall(r'data-session-id="([^"]+)"', page) == ["s4", "s3", "s2"]
+    assert "Showing the newest 3" in page
