@@ -17,7 +17,7 @@ from ...events import check_id
 from ...sessions.context import SUPPRESS_PROVIDER_CAPTURE, current_scope, session
 from ...sessions.engine import SessionEngine, Turn
 from ...sessions.messages import ASSISTANT, TOOL_CALLS, TOOL_RESULT, USER, ChatItem, tool_call_key
-from ._convert import content_text, message_role, message_tool_calls
+from ._convert import content_text, message_role
 from ._history import history_owns_session, open_history_count
 
 PARTITION = "langchain"
@@ -96,28 +96,55 @@ def _metadata_id(metadata: Mapping[str, Any] | None, keys: Sequence[str]) -> str
     return None
 
 
+def tool_call_ids(message: Any) -> list[str]:
+    """The ids of an AI message's tool calls (LangChain's ``tool_calls``, else OpenAI-format
+    ``additional_kwargs["tool_calls"]`` of older integrations)."""
+    calls = getattr(message, "tool_calls", None)
+    if calls:
+        return [str(c.get("id")) for c in calls if isinstance(c, Mapping)]
+    extra = getattr(message, "additional_kwargs", None)
+    if extra:
+        raw = extra.get("tool_calls")
+        if raw:
+            return [str(c.get("id")) for c in raw if isinstance(c, Mapping)]
+    return []
+
+
 def chat_items(messages: Sequence[Any]) -> list[ChatItem]:
     """LangChain messages as the engine's canonical items, by the same rules as the OpenAI integration.
 
     System and developer messages are left out; an AI message gives an ``assistant`` item for its
     text and a ``tool_calls`` item for its tool calls; a tool message gives a ``tool`` item.
+
+    Example:
+        >>> chat_items([SystemMessage("be brief"), HumanMessage("Hi")])
+        [ChatItem(kind='user', text='Hi')]
     """
     items: list[ChatItem] = []
+    append = items.append
     for message in messages:
+        # Fast path for the common shapes (runs once per message per model call).
+        kind = getattr(message, "type", None)
+        content = getattr(message, "content", "")
+        text = content if type(content) is str else content_text(content)
+        if kind == "human":
+            append(ChatItem(USER, text))
+            continue
+        if kind == "system":
+            continue
         role = message_role(message)
         if role == "user":
-            items.append(ChatItem(USER, content_text(getattr(message, "content", ""))))
+            append(ChatItem(USER, text))
         elif role == "assistant":
-            text = content_text(getattr(message, "content", ""))
             if text:
-                items.append(ChatItem(ASSISTANT, text))
-            calls = message_tool_calls(message)
-            if calls:
-                items.append(ChatItem(TOOL_CALLS, tool_call_key(str(c.get("id")) for c in calls)))
+                append(ChatItem(ASSISTANT, text))
+            ids = tool_call_ids(message)
+            if ids:
+                append(ChatItem(TOOL_CALLS, tool_call_key(ids)))
         elif role == "tool":
-            items.append(ChatItem(TOOL_RESULT, str(getattr(message, "tool_call_id", ""))))
+            append(ChatItem(TOOL_RESULT, str(getattr(message, "tool_call_id", ""))))
         elif role == "function":
-            items.append(ChatItem(TOOL_RESULT, str(getattr(message, "name", ""))))
+            append(ChatItem(TOOL_RESULT, str(getattr(message, "name", ""))))
     return items
 
 
@@ -135,7 +162,7 @@ def _reply(response: Any) -> tuple[str, list[str], Mapping[str, object]]:
         props["finish_reason"] = info.get("finish_reason")
         return str(getattr(generation, "text", "") or ""), [], props
     text = content_text(getattr(message, "content", ""))
-    call_ids = [str(c.get("id")) for c in message_tool_calls(message)]
+    call_ids = tool_call_ids(message)
     usage = getattr(message, "usage_metadata", None) or {}
     if usage:
         props["input_tokens"] = usage.get("input_tokens")

@@ -33,7 +33,16 @@ def open_history_count() -> int:
 
 
 class UserInfo(TypedDict, total=False):
-    """Optional user details sent with ``identify_user`` when the history is created."""
+    """Optional user details sent with ``identify_user`` when the history is created (all optional).
+
+    Attributes:
+        display_name: shown on the dashboard, at most 64 characters.
+        email: at most 256 characters.
+        ip: an IPv4 address (``country_code`` overrides it).
+        country_code: ISO 3166-1 alpha-2.
+        create_time: when the user was created (naive: UTC).
+        custom_properties: up to 10 ``{key: value}`` pairs, Align's key and value rules.
+    """
 
     display_name: str | None
     email: str | None
@@ -148,6 +157,14 @@ class AlignChatMessageHistory(BaseChatMessageHistory):
         custom_properties: Mapping[str, str | int | float | bool] | None = None,
     ) -> None:
         """Send ``identify_user`` for this history's user.
+
+        Args:
+            display_name: shown on the dashboard, at most 64 characters.
+            email: at most 256 characters.
+            ip: an IPv4 address (``country_code`` overrides it).
+            country_code: ISO 3166-1 alpha-2.
+            create_time: when the user was created (naive: UTC).
+            custom_properties: up to 10 ``{key: value}`` pairs, Align's key and value rules.
 
         Raises:
             ValidationError: a field breaks its Align rule (nothing is sent).
