@@ -6,7 +6,8 @@ Run from the repository root:
 
 - Ingestion: the collector runs as ``align-instrument serve`` in its own process (as users run
   it); one client posts batches of 500 ``message_create`` events of about 300 bytes each (Connect
-  JSON, plain and gzip) over one keep-alive ``requests.Session``, one batch after the other.
+  JSON, plain and gzip) over one keep-alive ``requests.Session``, one batch after the other;
+  then 4 clients at once (threads of this process, one connection each) for concurrency.
   Events/s = events stored / wall time from the first request to the last response.
 - Page: a session of 1,000 messages; time of ``GET /sessions/<id>`` over HTTP and of the
   rendering function alone.
@@ -25,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ from align_instrument.collector.validation import check_request
 from align_instrument.wire import COLLECT_EVENTS_PATH, format_timestamp
 
 EVENTS_PER_BATCH = 500
+CONCURRENT_CLIENTS = 4
 JSON_HEADERS = {"Content-Type": "application/json", "Connect-Protocol-Version": "1"}
 
 
@@ -105,6 +108,36 @@ def bench_ingestion(url: str, bodies: list[bytes], gzipped: bool) -> float:
     return len(bodies) * EVENTS_PER_BATCH / elapsed
 
 
+def bench_concurrent(url: str, bodies: list[bytes], clients: int) -> float:
+    """Events per second with ``clients`` threads posting at once, each on its own connection."""
+    shares = [bodies[i::clients] for i in range(clients)]
+    barrier = threading.Barrier(clients + 1)
+    failures: list[str] = []
+
+    def client(share: list[bytes]) -> None:
+        with requests.Session() as http:
+            http.get(url + "/healthz", timeout=10)
+            barrier.wait()
+            for payload in share:
+                response = http.post(
+                    url + COLLECT_EVENTS_PATH, data=payload, headers=JSON_HEADERS, timeout=60
+                )
+                if response.status_code != 200:
+                    failures.append(response.text[:200])
+
+    threads = [threading.Thread(target=client, args=(share,)) for share in shares]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if failures:
+        raise RuntimeError(f"{len(failures)} requests failed: {failures[0]}")
+    return len(bodies) * EVENTS_PER_BATCH / elapsed
+
+
 def bench_page(tmp: Path, runs: int) -> tuple[float, float, int]:
     """(median ms of GET over HTTP, median ms of rendering alone, page bytes) for 1,000 messages."""
     with start_collector(db_path=tmp / "page.db") as collector:
@@ -150,7 +183,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="align-bench-") as tmp_name:
         tmp = Path(tmp_name)
         proc, url = start_server_process(tmp / "bench.db")
-        results: dict[str, list[float]] = {"plain": [], "gzip": []}
+        results: dict[str, list[float]] = {"plain": [], "gzip": [], "concurrent": []}
         try:
             sample = make_bodies("sample", 1)[0]
             event_bytes = len(sample) / EVENTS_PER_BATCH
@@ -164,6 +197,12 @@ def main() -> int:
                         f"  run {run + 1}/{args.runs} {mode}: {results[mode][-1]:,.0f} events/s",
                         file=sys.stderr,
                     )
+                bodies = make_bodies(f"concurrent{run}", args.batches)
+                results["concurrent"].append(bench_concurrent(url, bodies, CONCURRENT_CLIENTS))
+                print(
+                    f"  run {run + 1}/{args.runs} concurrent: {results['concurrent'][-1]:,.0f}",
+                    file=sys.stderr,
+                )
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=10)
@@ -185,6 +224,11 @@ def main() -> int:
             f"{event_bytes:.0f} B/event) | {statistics.median(values):,.0f} events/s | {min(values):,.0f} | "
             f"{max(values):,.0f} |"
         )
+    values = results["concurrent"]
+    print(
+        f"| ingestion, {CONCURRENT_CLIENTS} clients at once, Connect JSON ({events_total:,} events) |"
+        f" {statistics.median(values):,.0f} events/s | {min(values):,.0f} | {max(values):,.0f} |"
+    )
     print(f"| GET /sessions/<id>, 1,000 messages ({page_bytes / 1024:.0f} KiB HTML) | {http_ms:.1f} ms | | |")
     print(f"| render only (store read + HTML), 1,000 messages | {render_ms:.1f} ms | | |")
     print()
