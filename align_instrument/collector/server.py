@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import ipaddress
 import json
 import logging
 import socket
@@ -89,6 +90,7 @@ class CollectorServer(ThreadingHTTPServer):
     ) -> None:
         self.store = store
         self.api_key = api_key or None
+        self.loopback_only = _is_loopback_ip(address[0]) or address[0] == "localhost"
         self.max_body_bytes = max_body_bytes
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
@@ -161,6 +163,7 @@ class CollectorHandler(BaseHTTPRequestHandler):
 
     def _guard(self, handler: Callable[[], None]) -> None:
         try:
+            self._check_host()
             handler()
         except ConnectError as exc:
             self._send_error(exc)
@@ -169,6 +172,23 @@ class CollectorHandler(BaseHTTPRequestHandler):
         except Exception:
             logger.exception("collector: internal error on %s %s", self.command, self.path)
             self._send_error(ConnectError(500, "internal", "internal error in the collector (see its log)"))
+
+    def _check_host(self) -> None:
+        """On a loopback bind, only loopback Host names: a web page that rebinds its own domain
+        name to 127.0.0.1 (DNS rebinding) must not read the transcripts or write events."""
+        if not self.server.loopback_only:
+            return
+        host = (self.headers.get("Host") or "").strip().lower()
+        if not host:  # HTTP/1.0 without Host: not what a browser sends
+            return
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        name = name.strip("[]")
+        if name == "localhost" or name.endswith(".localhost") or _is_loopback_ip(name):
+            return
+        self._discard_body()
+        raise ConnectError(
+            403, "permission_denied", f"Host {host!r} is not a loopback name; use http://127.0.0.1:PORT"
+        )
 
     def _method_not_allowed(self) -> None:
         self._discard_body()
@@ -365,6 +385,13 @@ class CollectorHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+
+def _is_loopback_ip(text: str) -> bool:
+    try:
+        return ipaddress.ip_address(text).is_loopback
+    except ValueError:
+        return False
 
 
 def _utf8(body: bytes) -> str:

@@ -498,3 +498,14 @@ def test_start_collector_is_a_context_manager_and_stop_is_idempotent(tmp_path: P
                 http.get(running.url + "/healthz", timeout=5)
     assert session_close("s")  # helpers stay importable
     assert session_feedback("s") and event("session_close", {"sessionProperties": {"sessionId": "s"}})
+
+
+def test_a_foreign_host_name_is_refused_on_a_loopback_bind(collector: RunningCollector) -> None:
+    # What a DNS-rebinding page would send: its own domain name, resolved to 127.0.0.1.
+    foreign = {"Host": f"attacker.example:{collector.port}"}
+    assert requests.get(collector.url + "/", headers=foreign, timeout=5).status_code == 403
+    refused = post(collector.url, request_body([message("s", 1)]), headers=foreign)
+    assert refused.status_code == 403 and _error(refused)["code"] == "permission_denied"
+    assert collector.store.event_count() == 0
+    for host in (f"localhost:{collector.port}", f"127.0.0.1:{collector.port}", "app.localhost", "[::1]:1"):
+        assert requests.get(collector.url + "/healthz", headers={"Host": host}, timeout=5).status_code == 200
