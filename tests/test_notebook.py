@@ -26,7 +26,7 @@ def _code_cells(nb: Any) -> list[Any]:
 
 
 def test_notebook_is_committed_without_outputs() -> None:
-    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nb = nbformat.read(NOTEBOOK, as_version=4)  # type: ignore[no-untyped-call]
     nbformat.validate(nb)
     dirty = [
         i
@@ -45,7 +45,7 @@ def test_notebook_runs_top_to_bottom(tmp_path: Path) -> None:
         KernelSpecManager().get_kernel_spec("python3")
     except NoSuchKernel:  # pragma: no cover - depends on the environment
         pytest.fail("no python3 kernelspec: is ipykernel installed (pip install -e '.[dev]')?")
-    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nb = nbformat.read(NOTEBOOK, as_version=4)  # type: ignore[no-untyped-call]
     started = time.monotonic()
     # Raises CellExecutionError (with the cell's traceback) when any cell fails.
     NotebookClient(
