@@ -90,12 +90,14 @@ def _parser() -> argparse.ArgumentParser:
     sessions.set_defaults(run=_sessions)
 
     show = sub.add_parser("show", help="print a session's transcript")
-    show.add_argument("session_id")
+    show.add_argument("session_id", help="the session to print (see `align-instrument sessions`)")
     _db_option(show)
     show.set_defaults(run=_show)
 
     export = sub.add_parser("export", help="print every stored event as received, one per line")
-    export.add_argument("--format", choices=["jsonl"], default="jsonl")
+    export.add_argument(
+        "--format", choices=["jsonl"], default="jsonl", help="output format (jsonl: one JSON event a line)"
+    )
     export.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
     _db_option(export)
     export.set_defaults(run=_export)

@@ -458,7 +458,12 @@ class RunningCollector:
         return f"RunningCollector(url={self.url!r}, db={str(self.store.path)!r})"
 
     def stop(self) -> None:
-        """Stop serving, close open connections and (if it opened it) the store. Idempotent."""
+        """Stop serving, close open connections and (if it opened it) the store. Idempotent.
+
+        Example:
+            >>> collector = start_collector(db_path="align.db")
+            >>> collector.stop()
+        """
         if self._stopped:
             return
         self._stopped = True

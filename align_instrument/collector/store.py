@@ -135,7 +135,13 @@ _USER_FIELDS = ("display_name", "email", "ip", "country_code", "state", "city", 
 
 @dataclass(frozen=True)
 class IngestResult:
-    """What :meth:`Store.ingest` did with one request."""
+    """What :meth:`Store.ingest` did with one request.
+
+    Attributes:
+        stored: events written.
+        duplicate_events: events skipped because their id was already stored (or repeated).
+        duplicate_request: the whole request was skipped: its ``requestId`` was already stored.
+    """
 
     stored: int
     duplicate_events: int
@@ -144,7 +150,16 @@ class IngestResult:
 
 @dataclass(frozen=True)
 class Feedback:
-    """Thumbs up/down on a message (``target == "message"``) or on a whole session."""
+    """Thumbs up/down on a message (``target == "message"``) or on a whole session.
+
+    Attributes:
+        event_id: the ``feedback_create`` event's id.
+        session_id: the session it belongs to.
+        target: ``"message"`` or ``"session"``.
+        message_index: the targeted message's index; None for session feedback.
+        type: ``"thumbs_up"`` or ``"thumbs_down"``.
+        create_time: POSIX seconds (UTC).
+    """
 
     event_id: str
     session_id: str
@@ -156,7 +171,18 @@ class Feedback:
 
 @dataclass(frozen=True)
 class Message:
-    """One message of a transcript, with the feedback that targets it."""
+    """One message of a transcript, with the feedback that targets it.
+
+    Attributes:
+        session_id: its session.
+        index: its ``messageIndexHint``; orders the transcript.
+        role: ``"user"`` or ``"assistant"``.
+        content: the text.
+        custom_properties: its custom properties (empty when none).
+        create_time: POSIX seconds (UTC): ``messageCreateTime``, else the event's ``createTime``.
+        event_id: the ``message_create`` event's id.
+        feedback: the feedback that targets this message, oldest first.
+    """
 
     session_id: str
     index: int
@@ -174,6 +200,20 @@ class SessionSummary:
 
     ``user_id`` and ``assistant_id`` are None until the session's ``session_open`` arrives.
     Times are POSIX seconds (UTC) taken from the events' ``createTime``.
+
+    Attributes:
+        session_id: the session's id.
+        user_id: from ``session_open``.
+        assistant_id: from ``session_open``.
+        title: ``sessionTitle``, when sent.
+        custom_properties: from ``session_open`` (empty when none).
+        start_time: ``sessionStartTime``, else the ``session_open`` event's time.
+        close_time: the ``session_close`` event's time; None while open.
+        first_activity: the earliest event of the session.
+        last_activity: the latest event of the session.
+        message_count: messages received.
+        thumbs_up: feedback of type ``thumbs_up``, on the session or its messages.
+        thumbs_down: feedback of type ``thumbs_down``, on the session or its messages.
     """
 
     session_id: str
@@ -195,7 +235,15 @@ class SessionSummary:
         return self.close_time is not None
 
     def status(self, now: float | None = None) -> str:
-        """``"closed"``, ``"live"`` (activity in the last 30 minutes) or ``"idle"``."""
+        """``"closed"``, ``"live"`` (activity in the last 30 minutes) or ``"idle"``.
+
+        Args:
+            now: the current POSIX time; ``time.time()`` when None.
+
+        Example:
+            >>> store.session("s-1").status()
+            'live'
+        """
         if self.closed:
             return "closed"
         now = time.time() if now is None else now
@@ -208,6 +256,11 @@ class SessionDetail(SessionSummary):
 
     ``session_feedback`` targets the whole session; ``unmatched_feedback`` targets a message
     index that has not arrived (yet).
+
+    Attributes:
+        messages: the transcript, ordered by message index.
+        session_feedback: feedback on the whole session, oldest first.
+        unmatched_feedback: feedback on a message index not received (yet).
     """
 
     messages: tuple[Message, ...] = ()
@@ -217,7 +270,16 @@ class SessionDetail(SessionSummary):
 
 @dataclass(frozen=True)
 class User:
-    """A user: from ``user_recognize`` events (latest wins per field) or only seen in a session."""
+    """A user: from ``user_recognize`` events (latest wins per field) or only seen in a session.
+
+    Attributes:
+        user_id: the user's id.
+        display_name, email, ip, country_code, state, city: from the identify events.
+        create_time: ``userCreateTime``, POSIX seconds.
+        custom_properties: merged over the identify events, later keys win.
+        last_identified: time of the latest identify; None when never identified.
+        session_count: sessions opened for this user.
+    """
 
     user_id: str
     display_name: str | None
@@ -270,7 +332,11 @@ class Store:
         return conn
 
     def close(self) -> None:
-        """Close every connection. The store cannot be used afterwards."""
+        """Close every connection. The store cannot be used afterwards.
+
+        Example:
+            >>> store.close()
+        """
         self._closed = True
         with self._write_lock:
             self._writer.close()
@@ -312,6 +378,11 @@ class Store:
 
         Returns:
             How many events were stored and how many were duplicates.
+
+        Example:
+            >>> request = check_request(json.loads(body))
+            >>> store.ingest(request.request_id, request.events).stored
+            3
         """
         received_at = time.time()
         with self._write_lock:
@@ -497,6 +568,9 @@ class Store:
                 ``"any"``: with any feedback; ``"none"``: without feedback.
             limit: at most this many.
 
+        Raises:
+            ValueError: ``feedback`` is not one of the values above.
+
         Example:
             >>> store.sessions(user_id="u-1", feedback="thumbs_down")
         """
@@ -525,6 +599,9 @@ class Store:
 
     def session(self, session_id: str) -> SessionDetail | None:
         """One session with its messages (ordered by index) and feedback; None when unknown.
+
+        Args:
+            session_id: the session's id.
 
         Example:
             >>> [m.content for m in store.session("s-1").messages]
@@ -591,6 +668,9 @@ class Store:
     def user(self, user_id: str) -> User | None:
         """One user; None when neither identified nor seen in a session.
 
+        Args:
+            user_id: the user's id.
+
         Example:
             >>> store.user("u-1").display_name
             'Ada'
@@ -602,6 +682,9 @@ class Store:
     def events(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Raw events as received (proto3 JSON form), in arrival order.
 
+        Args:
+            limit: at most this many (the oldest).
+
         Example:
             >>> store.events()[0]["type"]
             'user_recognize'
@@ -609,12 +692,28 @@ class Store:
         return list(self.iter_events(limit))
 
     def iter_events(self, limit: int | None = None) -> Iterator[dict[str, Any]]:
-        """Like :meth:`events`, without holding them all in memory (for export)."""
+        """Like :meth:`events`, without holding them all in memory (for export).
+
+        Args:
+            limit: at most this many (the oldest).
+
+        Example:
+            >>> next(store.iter_events())["id"]
+            'c1dc3f69201311811'
+        """
         for raw in self.iter_raw_events(limit):
             yield json.loads(raw)
 
     def iter_raw_events(self, limit: int | None = None) -> Iterator[str]:
-        """The stored JSON text of each event, in arrival order."""
+        """The stored JSON text of each event, in arrival order (what ``export`` prints).
+
+        Args:
+            limit: at most this many (the oldest).
+
+        Example:
+            >>> for line in store.iter_raw_events():
+            ...     print(line)
+        """
         sql = "SELECT raw FROM events ORDER BY seq"
         params: tuple[Any, ...] = ()
         if limit is not None:
@@ -625,12 +724,22 @@ class Store:
                 yield raw
 
     def event_count(self) -> int:
-        """How many events are stored."""
+        """How many events are stored.
+
+        Example:
+            >>> store.event_count()
+            9
+        """
         with self._reader() as conn:
             return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
 
     def request_count(self) -> int:
-        """How many requests were accepted and stored (a re-sent ``requestId`` counts once)."""
+        """How many requests were accepted and stored (a re-sent ``requestId`` counts once).
+
+        Example:
+            >>> store.request_count()
+            1
+        """
         with self._reader() as conn:
             return int(conn.execute("SELECT count(*) FROM requests").fetchone()[0])
 
