@@ -6,6 +6,7 @@ of ``docs/generate_api_reference.py``; regenerate the file with ``python docs/ge
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import subprocess
 import sys
@@ -71,10 +72,19 @@ def test_the_rule_catches_what_it_claims(generator: ModuleType) -> None:
 
 def test_api_md_is_up_to_date(generator: ModuleType) -> None:
     current = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
-    assert current == generator.render(), (
-        "docs/api.md is out of date with the docstrings: "
-        "run `python docs/generate_api_reference.py` and commit it"
-    )
+    expected = generator.render()
+    if current != expected:
+        diff = list(
+            difflib.unified_diff(
+                current.splitlines(), expected.splitlines(), "docs/api.md", "generated", n=1, lineterm=""
+            )
+        )
+        shown = "\n".join(diff[:60]) + ("\n..." if len(diff) > 60 else "")
+        pytest.fail(
+            "docs/api.md is out of date with the docstrings: "
+            f"run `python docs/generate_api_reference.py` and commit it\n{shown}",
+            pytrace=False,
+        )
 
 
 def test_check_flag_fails_on_a_stale_file(tmp_path: Path) -> None:
