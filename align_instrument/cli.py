@@ -125,7 +125,7 @@ def _serve(args: argparse.Namespace) -> int:
             api_key=api_key,
             max_body_bytes=int(args.max_body_mb * 1024 * 1024),
         )
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, ValueError) as exc:
         print(f"align-instrument: cannot open the database {args.db!r}: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
@@ -172,7 +172,11 @@ def _open_existing(db: str) -> Store | None:
             file=sys.stderr,
         )
         return None
-    return Store(db)
+    try:
+        return Store(db)
+    except (sqlite3.Error, ValueError) as exc:
+        print(f"align-instrument: cannot read {db!r}: {exc}", file=sys.stderr)
+        return None
 
 
 def _sessions(args: argparse.Namespace) -> int:

@@ -178,3 +178,12 @@ def test_serve_reports_a_port_in_use(
 def test_serve_reports_a_database_it_cannot_open(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--port", "0", "--db", str(tmp_path / "missing-dir" / "x.db")]) == 1
     assert "cannot open the database" in capsys.readouterr().err
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    not_db = tmp_path / "notes.txt"
+    not_db.write_text("hello, this is not SQLite " * 100)
+    assert main(["sessions", "--db", str(not_db)]) == 1
+    assert "cannot read" in capsys.readouterr().err

@@ -28,6 +28,7 @@ from typing import Any
 from .. import events as ev
 from .validation import CheckedEvent
 
+SCHEMA_VERSION = 1  # PRAGMA user_version: lets a later version migrate or refuse a database
 LIVE_WINDOW_SECONDS = 30 * 60  # Align closes a session after 30 minutes without activity
 _READER_POOL_SIZE = 8
 # One encoder, built once: json.dumps() with non-default options builds a new one per call.
@@ -96,9 +97,9 @@ CREATE TABLE IF NOT EXISTS messages (
     content TEXT NOT NULL,
     custom_properties TEXT,
     create_time REAL NOT NULL,
-    event_id TEXT NOT NULL,
-    PRIMARY KEY (session_id, message_index)
-) WITHOUT ROWID;
+    event_id TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_index ON messages (session_id, message_index);
 CREATE TABLE IF NOT EXISTS feedback (
     event_id TEXT PRIMARY KEY,
     session_id TEXT NOT NULL,
@@ -307,6 +308,9 @@ class Store:
     Args:
         path: the database file; created with its tables when missing.
 
+    Raises:
+        ValueError: the database was written by a newer version (a later schema).
+
     Example:
         >>> store = Store("align.db")
         >>> [s.session_id for s in store.sessions(user_id="u-1")]
@@ -318,7 +322,15 @@ class Store:
         self.path = Path(path)
         self._write_lock = threading.Lock()
         self._writer = self._connect()
+        version = self._writer.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            self._writer.close()
+            raise ValueError(
+                f"{self.path} was written by a newer align-instrument (schema {version}, this one reads"
+                f" {SCHEMA_VERSION}); upgrade align-instrument or use another --db"
+            )
         self._writer.executescript(_SCHEMA)
+        self._writer.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         self._closed = False
 

@@ -209,3 +209,12 @@ def test_session_status_live_idle_closed(store: Store) -> None:
     assert session is not None
     assert session.status(now=session.last_activity + 60) == "live"
     assert session.status(now=session.last_activity + 31 * 60) == "idle"
+
+
+def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(ValueError, match="newer align-instrument"):
+        Store(path)
