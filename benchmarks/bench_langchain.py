@@ -11,9 +11,11 @@ so its HTTP handling does not compete for the GIL):
 - drives LangChain's own ``FakeListChatModel`` (no network, so only LangChain and the handler
   are timed) through chat conversations of 7 turns: each call sends the whole history (system +
   up to 13 messages), as chat apps do;
-- in blocks that alternate between: no handler; an explicit ``AlignCallbackHandler`` with the
-  session id in the run metadata; and the handler ``autoinstrument()`` registers globally
-  (implicit threading: the session is found by the chained hash of the history);
+- in blocks that alternate between: no handler; a handler that does nothing (what LangChain's
+  callback machinery alone costs once any inline handler is attached); an explicit
+  ``AlignCallbackHandler`` with the session id in the run metadata; and the handler
+  ``autoinstrument()`` registers globally (implicit threading: the session is found by the
+  chained hash of the history);
 - prints the median time per ``invoke`` of each mode (all turns, and the 7th turn alone) and the
   difference to no handler; events really go out (to the sink) and are counted at the end.
 """
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 TURNS = 7
-MODES = ("none", "handler", "autoinstrument")
+MODES = ("none", "noop-handler", "handler", "autoinstrument")
 
 
 def main() -> None:
@@ -54,12 +56,20 @@ def main() -> None:
 
 
 def run(host: str, calls: int, block: int) -> None:
+    from langchain_core.callbacks import BaseCallbackHandler
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
     from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
     import align_instrument as align
     from align_instrument.langchain import AlignCallbackHandler
 
+    class NoopHandler(BaseCallbackHandler):
+        run_inline = True
+
+        def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> None:
+            pass
+
+    noop = NoopHandler()
     client = align.autoinstrument(host=host, settle_seconds=0)
     explicit = AlignCallbackHandler(client=client)
     model = FakeListChatModel(responses=[f"Answer number {i} with a few words." for i in range(97)])
@@ -74,6 +84,8 @@ def run(host: str, calls: int, block: int) -> None:
         config: dict[str, Any] = {}
         if mode == "handler":
             config = {"callbacks": [explicit], "metadata": {"session_id": f"bench-{conversation}"}}
+        elif mode == "noop-handler":
+            config = {"callbacks": [noop]}
         elif mode == "none":
             config = {"callbacks": []}
         for turn in range(TURNS):

@@ -268,6 +268,8 @@ def test_autoinstrument_chat_openai_logs_each_turn_once(harness: Harness) -> Non
     first = model.invoke([HumanMessage("Hello sync")])
     model.invoke([HumanMessage("Hello sync"), first, HumanMessage("again")])
     "".join(str(c.content) for c in model.stream("Hello stream"))
+    model.batch(["sync batch one", "sync batch two"])
+    chain = ChatPromptTemplate.from_messages([("system", "be brief"), ("human", "{q}")]) | model
 
     async def run() -> None:
         await model.ainvoke("Hello async")
@@ -275,6 +277,9 @@ def test_autoinstrument_chat_openai_logs_each_turn_once(harness: Harness) -> Non
         [c async for c in model.astream("Hello astream")]
         assert SUPPRESS_PROVIDER_CAPTURE.get() is False
         await model.abatch(["batch one", "batch two"])
+        events = [e["event"] async for e in chain.astream_events({"q": "Hello events"}, version="v2")]
+        assert "on_chat_model_end" in events
+        assert SUPPRESS_PROVIDER_CAPTURE.get() is False
         # a direct OpenAI call after LangChain ones in the same task is still captured
         await harness.async_openai().chat.completions.create(
             model="local", messages=[{"role": "user", "content": "direct async"}]
@@ -288,6 +293,7 @@ def test_autoinstrument_chat_openai_logs_each_turn_once(harness: Harness) -> Non
     transcripts = _one_user_one_assistant(harness)
     users = sorted(t[0][2] for t in transcripts)
     expected = ["Hello sync", "Hello stream", "Hello async", "Hello astream", "batch one", "batch two"]
+    expected += ["sync batch one", "sync batch two", "Hello events"]
     assert users == sorted([*expected, "direct async", "direct sync"])
     threaded = next(t for t in transcripts if t[0][2] == "Hello sync")
     assert [(i, role) for i, role, _ in threaded] == [
@@ -297,6 +303,37 @@ def test_autoinstrument_chat_openai_logs_each_turn_once(harness: Harness) -> Non
         (4, "assistant"),
     ]
     assert harness.client.stats()["internal_errors"] == {}
+
+
+def test_autoinstrument_stream_abandoned_early(harness: Harness) -> None:
+    model = chat_openai(harness, model="slow-5")
+    for chunk in model.stream("one two three four five six"):
+        if chunk.content:
+            break
+    assert SUPPRESS_PROVIDER_CAPTURE.get() is False
+
+    async def run() -> None:
+        async for chunk in model.astream("seven eight nine ten eleven"):
+            if chunk.content:
+                break
+        assert SUPPRESS_PROVIDER_CAPTURE.get() is False  # the consumer gets its own value back
+        await asyncio.sleep(0.2)  # the abandoned generator is closed by the loop
+
+    asyncio.run(run())
+    transcripts = _one_user_one_assistant(harness)
+    assert sorted(t[0][2] for t in transcripts) == [
+        "one two three four five six",
+        "seven eight nine ten eleven",
+    ]
+    # the partial replies (the first word the app read), marked incomplete
+    assert [t[1][1:] for t in transcripts] == [("assistant", "You ")] * 2
+    props = [
+        m.custom_properties
+        for sid in harness.session_ids()
+        for m in harness.messages(sid)
+        if m.role == "assistant"
+    ]
+    assert all(p.get("incomplete") == "true" for p in props), props
 
 
 def test_autoinstrument_agent_loop_async_once(harness: Harness) -> None:

@@ -132,7 +132,7 @@ def chat_items(messages: Sequence[Any]) -> list[ChatItem]:
             continue
         if kind == "system":
             continue
-        role = message_role(message)
+        role = "assistant" if kind == "ai" else message_role(message)
         if role == "user":
             append(ChatItem(USER, text))
         elif role == "assistant":
