@@ -29,6 +29,7 @@ import ipaddress
 import json
 import logging
 import socket
+import sqlite3
 import threading
 import zlib
 from collections.abc import Callable
@@ -169,8 +170,15 @@ class CollectorHandler(BaseHTTPRequestHandler):
             self._send_error(exc)
         except (ConnectionError, TimeoutError):
             self.close_connection = True
+        except sqlite3.OperationalError as exc:
+            # Locked by another process, disk full: transient from the client's point of view.
+            logger.warning("collector: database unavailable on %s %s: %s", self.command, self.path, exc)
+            self.close_connection = True
+            self._send_error(ConnectError(503, "unavailable", f"database unavailable ({exc}); retry later"))
         except Exception:
             logger.exception("collector: internal error on %s %s", self.command, self.path)
+            # The body may be unread: this connection cannot carry another request.
+            self.close_connection = True
             self._send_error(ConnectError(500, "internal", "internal error in the collector (see its log)"))
 
     def _check_host(self) -> None:
@@ -357,6 +365,12 @@ class CollectorHandler(BaseHTTPRequestHandler):
             length -= len(chunk)
 
     def _send_error(self, exc: ConnectError) -> None:
+        try:
+            self._send_connect_error(exc)
+        except OSError:  # the client went away; nothing to answer
+            self.close_connection = True
+
+    def _send_connect_error(self, exc: ConnectError) -> None:
         if exc.close:
             self.close_connection = True
         body = json.dumps({"code": exc.code, "message": exc.message}, ensure_ascii=False).encode("utf-8")

@@ -307,6 +307,7 @@ class Store:
 
     Args:
         path: the database file; created with its tables when missing.
+        busy_timeout: seconds to wait for another process's lock on the database.
 
     Raises:
         ValueError: the database was written by a newer version (a later schema).
@@ -318,8 +319,9 @@ class Store:
         >>> store.close()
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, busy_timeout: float = 30.0) -> None:
         self.path = Path(path)
+        self._busy_timeout = busy_timeout
         self._write_lock = threading.Lock()
         self._writer = self._connect()
         version = self._writer.execute("PRAGMA user_version").fetchone()[0]
@@ -335,7 +337,9 @@ class Store:
         self._closed = False
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout
+        )
         conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL is durable against a process crash in WAL mode; only an OS crash may lose the
         # last transactions, never leave half of one.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -27,7 +28,7 @@ from collector_helpers import (
 )
 
 import align_instrument as align
-from align_instrument.collector import RunningCollector, start_collector
+from align_instrument.collector import RunningCollector, Store, start_collector
 from align_instrument.wire import COLLECT_EVENTS_PATH
 
 
@@ -509,3 +510,20 @@ def test_a_foreign_host_name_is_refused_on_a_loopback_bind(collector: RunningCol
     assert collector.store.event_count() == 0
     for host in (f"localhost:{collector.port}", f"127.0.0.1:{collector.port}", "app.localhost", "[::1]:1"):
         assert requests.get(collector.url + "/healthz", headers={"Host": host}, timeout=5).status_code == 200
+
+
+def test_a_database_locked_by_another_process_is_unavailable_503_then_recovers(tmp_path: Path) -> None:
+    store = Store(tmp_path / "locked.db", busy_timeout=0.2)
+    with start_collector(store=store) as running:
+        other = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+        try:
+            response = post(running.url, request_body([message("s", 1)]))
+            assert response.status_code == 503
+            assert _error(response)["code"] == "unavailable"
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert post(running.url, request_body([message("s", 1)])).status_code == 200
+        assert running.store.event_count() == 1
+    store.close()
