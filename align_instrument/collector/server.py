@@ -28,8 +28,10 @@ import hmac
 import ipaddress
 import json
 import logging
+import shutil
 import socket
 import sqlite3
+import tempfile
 import threading
 import zlib
 from collections.abc import Callable
@@ -456,7 +458,9 @@ class RunningCollector:
         server: the underlying :class:`CollectorServer`.
     """
 
-    def __init__(self, server: CollectorServer, thread: threading.Thread, owns_store: bool) -> None:
+    def __init__(
+        self, server: CollectorServer, thread: threading.Thread, owns_store: bool, temp_dir: str | None = None
+    ) -> None:
         self.server = server
         self.store = server.store
         host, port = server.server_address[:2]
@@ -466,6 +470,7 @@ class RunningCollector:
         self.url = f"http://{shown_host}:{self.port}"
         self._thread = thread
         self._owns_store = owns_store
+        self._temp_dir = temp_dir
         self._stopped = False
 
     def __repr__(self) -> str:
@@ -493,6 +498,8 @@ class RunningCollector:
         self._thread.join(timeout=5)
         if self._owns_store:
             self.store.close()
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
 
     def __enter__(self) -> RunningCollector:
         return self
@@ -504,7 +511,7 @@ class RunningCollector:
 def start_collector(
     host: str = "127.0.0.1",
     port: int = 0,
-    db_path: str | Path = "align.db",
+    db_path: str | Path | None = None,
     api_key: str | None = None,
     *,
     store: Store | None = None,
@@ -515,7 +522,8 @@ def start_collector(
     Args:
         host: address to bind; loopback by default.
         port: port to bind; 0 picks a free one (see ``.port`` / ``.url``).
-        db_path: the SQLite file (created when missing). Ignored when ``store`` is given.
+        db_path: the SQLite file (created when missing); None: a new file in a temporary
+            directory, deleted by ``stop()``. Ignored when ``store`` is given.
         api_key: when set, ingestion requires ``Authorization: Bearer <api_key>``.
         store: an already open :class:`Store` to use (it is then not closed by ``stop()``).
         max_body_bytes: the largest accepted request body, after decompression.
@@ -532,16 +540,24 @@ def start_collector(
         ...     collector.store.session("s-1").user_id
         'u-1'
     """
-    owns_store = store is None
-    the_store = Store(db_path) if store is None else store
+    temp_dir = None
+    if store is None:
+        if db_path is None:
+            temp_dir = tempfile.mkdtemp(prefix="align-collector-")
+            db_path = Path(temp_dir) / "collector.db"
+        the_store = Store(db_path)
+    else:
+        the_store = store
     try:
         server = CollectorServer((host, port), the_store, api_key=api_key, max_body_bytes=max_body_bytes)
     except BaseException:
-        if owns_store:
+        if store is None:
             the_store.close()
+        if temp_dir is not None:
+            shutil.rmtree(temp_dir, ignore_errors=True)
         raise
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.5}, name="align-collector", daemon=True
     )
     thread.start()
-    return RunningCollector(server, thread, owns_store)
+    return RunningCollector(server, thread, store is None, temp_dir)

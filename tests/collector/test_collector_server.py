@@ -527,3 +527,11 @@ def test_a_database_locked_by_another_process_is_unavailable_503_then_recovers(t
         assert post(running.url, request_body([message("s", 1)])).status_code == 200
         assert running.store.event_count() == 1
     store.close()
+
+
+def test_without_a_db_path_the_database_is_temporary() -> None:
+    with start_collector() as running:
+        path = running.store.path
+        assert path.exists()
+        assert post(running.url, request_body([message("s", 1)])).status_code == 200
+    assert not path.exists() and not path.parent.exists()
