@@ -7,11 +7,10 @@ import asyncio
 import subprocess
 import sys
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openai
 import pytest
-from conftest import Harness
 from langchain_core.language_models.fake import FakeListLLM
 from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -24,6 +23,9 @@ import align_instrument as align
 from align_instrument.integrations import langchain as lc_integration
 from align_instrument.langchain import AlignCallbackHandler
 from align_instrument.sessions import SUPPRESS_PROVIDER_CAPTURE
+
+if TYPE_CHECKING:
+    from conftest import Harness  # tests/integrations/conftest.py (the `harness` fixture)
 
 __all__ = ["align_client", "reader"]  # fixtures used by name
 
@@ -380,6 +382,20 @@ def test_feedback_by_chat_and_chain_run_id(harness: Harness) -> None:
         (3, []),
         (4, ["thumbs_down"]),
     ]
+
+
+def test_feedback_through_an_explicit_handler(align_client: align.AlignClient, reader: Reader) -> None:
+    handler = AlignCallbackHandler(client=align_client)
+    run_id = uuid.uuid4()
+    FakeListChatModel(responses=["meh"]).invoke(
+        "rate", config={**cfg(handler, session_id="fb-2"), "run_id": run_id}
+    )
+    assert handler.message_ref(run_id) == ("fb-2", 2)
+    assert handler.feedback(str(run_id), "thumbs_down")
+    assert not handler.feedback(uuid.uuid4(), "thumbs_up")
+    with pytest.raises(align.ValidationError):
+        handler.feedback(run_id, "meh")
+    assert reader.feedback("fb-2") == [(2, "thumbs_down")]
 
 
 def test_uninstrument_turns_global_handler_off(harness: Harness) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import pytest
-from conftest import Harness
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
@@ -17,6 +17,9 @@ from langchain_fixtures import ListHistory, Reader, align_client, reader
 
 import align_instrument as align
 from align_instrument.langchain import AlignChatMessageHistory
+
+if TYPE_CHECKING:
+    from conftest import Harness  # tests/integrations/conftest.py (the `harness` fixture)
 
 __all__ = ["align_client", "reader"]  # fixtures used by name
 

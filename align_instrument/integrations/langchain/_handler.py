@@ -13,10 +13,11 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from ..._internal import ErrorCounter, capture_internal_exceptions
 from ...client import AlignClient
-from ...events import check_id
+from ...events import check_feedback_type, check_id
 from ...sessions.context import SUPPRESS_PROVIDER_CAPTURE, current_scope, session
 from ...sessions.engine import SessionEngine, Turn
 from ...sessions.messages import ASSISTANT, TOOL_CALLS, TOOL_RESULT, USER, ChatItem, tool_call_key
+from ...sessions.store import MessageRef
 from ._convert import content_text, message_role
 from ._history import history_owns_session, open_history_count
 
@@ -264,6 +265,50 @@ class AlignCallbackHandler(BaseCallbackHandler):
         from ...instrument import active_engine
 
         return active_engine()
+
+    def message_ref(self, run_id: UUID | str) -> MessageRef | None:
+        """Where the reply of a run this handler logged went: ``(session_id, message_index)``.
+
+        Works without ``autoinstrument()`` too (``align.message_ref(run_id)`` needs it).
+
+        Args:
+            run_id: the LangChain run id of a chat model run, or of a chain run containing one
+                (its latest reply), as a ``UUID`` or a string.
+
+        Returns:
+            The ref, or None when no reply with text is known for the run (or it expired).
+
+        Example:
+            >>> handler.message_ref(run_id)
+            MessageRef(session_id='s-1', message_index=2)
+        """
+        engine = self._current_engine()
+        return engine.message_ref(str(run_id)) if engine is not None else None
+
+    def feedback(self, run_id: UUID | str, feedback_type: str) -> bool:
+        """Send thumbs up/down for the reply of a run (see :meth:`message_ref`).
+
+        Args:
+            run_id: a chat model run id or a chain run id, as for :meth:`message_ref`.
+            feedback_type: ``"thumbs_up"`` or ``"thumbs_down"``.
+
+        Returns:
+            True when feedback was sent, False when no logged reply is known for the run.
+
+        Raises:
+            ValidationError: ``feedback_type`` is not a valid feedback type.
+
+        Example:
+            >>> handler.feedback(run_id, "thumbs_down")
+            True
+        """
+        check_feedback_type(feedback_type)
+        engine = self._current_engine()
+        ref = engine.message_ref(str(run_id)) if engine is not None else None
+        if engine is None or ref is None:
+            return False
+        engine.send_feedback(ref, feedback_type, key=str(run_id))
+        return True
 
     def _disable(self) -> None:
         """Turn the global handler into a no-op (uninstall); runs in flight restore their flag."""
