@@ -4,6 +4,7 @@ RunnableWithMessageHistory, with and without autoinstrument(), read back from th
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ from langchain_core.runnables.history import RunnableWithMessageHistory
 from langchain_fixtures import ListHistory, Reader, align_client, reader
 
 import align_instrument as align
+from align_instrument.integrations.langchain._history import history_owns_session, open_history_count
 from align_instrument.langchain import AlignChatMessageHistory
 
 if TYPE_CHECKING:
@@ -77,6 +79,7 @@ def test_reopened_backend_continues_numbering_and_clear_never_reuses(
     history.add_ai_message("after clear")
     assert reader.transcript("h-2") == [(3, "user", "new q"), (4, "assistant", "after clear")]
     assert align_client.stats()["internal_errors"] == {}
+    history.close()
 
 
 def test_backend_errors_reach_the_caller_and_nothing_is_logged(
@@ -90,6 +93,16 @@ def test_backend_errors_reach_the_caller_and_nothing_is_logged(
     with pytest.raises(OSError, match="disk full"):
         history.add_user_message("lost")
     assert reader.transcript("h-3") == []
+    history.close()
+
+
+def test_an_unclosed_history_stops_owning_its_session_when_collected(align_client: align.AlignClient) -> None:
+    before = open_history_count()
+    history = AlignChatMessageHistory(ListHistory(), align_client, "h-gc", "u-gc")
+    assert history_owns_session("h-gc") and open_history_count() == before + 1
+    del history
+    gc.collect()
+    assert not history_owns_session("h-gc") and open_history_count() == before
 
 
 def _chat_with_history(

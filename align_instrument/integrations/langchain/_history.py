@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypedDict
@@ -20,6 +21,20 @@ from ._convert import content_text, is_loggable, message_role
 # each message once. A count, because two history objects may wrap the same session.
 _owned_sessions: dict[str, int] = {}
 _owned_lock = threading.Lock()
+
+
+def _claim(session_id: str) -> None:
+    with _owned_lock:
+        _owned_sessions[session_id] = _owned_sessions.get(session_id, 0) + 1
+
+
+def _release(session_id: str) -> None:
+    with _owned_lock:
+        left = _owned_sessions.get(session_id, 0) - 1
+        if left > 0:
+            _owned_sessions[session_id] = left
+        else:
+            _owned_sessions.pop(session_id, None)
 
 
 def history_owns_session(session_id: str) -> bool:
@@ -105,10 +120,12 @@ class AlignChatMessageHistory(BaseChatMessageHistory):
         self._index_floor = 1
         self._closed = False
         client.open_session(self.session_id, self.user_id, self.assistant_id)
-        with _owned_lock:
-            _owned_sessions[self.session_id] = _owned_sessions.get(self.session_id, 0) + 1
         if user_info and any(value is not None for value in user_info.values()):
             self.identify_user(**dict(user_info))
+        _claim(self.session_id)
+        # Released by close(), or when the history is garbage collected unclosed (apps often keep
+        # histories in a dict and never close them; a dropped one must not hide runs forever).
+        self._release = weakref.finalize(self, _release, self.session_id)
 
     # --- BaseChatMessageHistory ------------------------------------------------------------------------
 
@@ -194,12 +211,7 @@ class AlignChatMessageHistory(BaseChatMessageHistory):
             if self._closed:
                 return
             self._closed = True
-        with _owned_lock:
-            left = _owned_sessions.get(self.session_id, 0) - 1
-            if left > 0:
-                _owned_sessions[self.session_id] = left
-            else:
-                _owned_sessions.pop(self.session_id, None)
+        self._release()
         with capture_internal_exceptions(self.client, "langchain_history_close"):
             self.client.close_session(self.session_id)
 
