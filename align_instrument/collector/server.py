@@ -326,6 +326,7 @@ class CollectorHandler(BaseHTTPRequestHandler):
 
     def _collect(self, body: bytes, encoding: str) -> int:
         try:
+            text = ""
             if encoding == "proto":
                 doc: Any = decode_collect_events_request(body)
                 request = check_request(doc)
@@ -338,7 +339,9 @@ class CollectorHandler(BaseHTTPRequestHandler):
                 request = check_request(doc, body_text=text)
         except (InvalidRequest, ProtobufDecodeError) as exc:
             raise ConnectError(400, "invalid_argument", str(exc)) from None
-        result = self.server.store.ingest(request.request_id, request.events, encoding)
+        # A JSON body is stored as received; a binary one as its proto3 JSON form.
+        body_text = text if encoding == "json" else None
+        result = self.server.store.ingest(request.request_id, request.events, encoding, body=body_text)
         return result.stored
 
     # --- responses -------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from typing import Any
 from .. import events as ev
 from .validation import CheckedEvent
 
-SCHEMA_VERSION = 1  # PRAGMA user_version: lets a later version migrate or refuse a database
+SCHEMA_VERSION = 2  # PRAGMA user_version: lets a later version migrate or refuse a database
 LIVE_WINDOW_SECONDS = 30 * 60  # Align closes a session after 30 minutes without activity
 _READER_POOL_SIZE = 8
 # One encoder, built once: json.dumps() with non-default options builds a new one per call.
@@ -59,23 +59,26 @@ def _encode_raw(doc: dict[str, Any]) -> str:
 _CHUNK = 500  # ids per IN (...) query, well under SQLite's variable limit
 
 _SCHEMA = """
+-- Each accepted request's body is kept once, as JSON; an event row points into it (request,
+-- position). Writing one text per request is much cheaper than encoding one per event.
 CREATE TABLE IF NOT EXISTS requests (
-    request_id TEXT PRIMARY KEY,
+    request_row INTEGER PRIMARY KEY,
+    request_id TEXT NOT NULL UNIQUE,
     received_at REAL NOT NULL,
     encoding TEXT NOT NULL,
     event_count INTEGER NOT NULL,
-    stored_count INTEGER NOT NULL
+    stored_count INTEGER NOT NULL,
+    body TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
-    request_id TEXT NOT NULL,
+    request_row INTEGER NOT NULL,
+    position INTEGER NOT NULL,
     type TEXT NOT NULL,
     session_id TEXT,
     user_id TEXT,
-    create_time REAL,
-    received_at REAL NOT NULL,
-    raw TEXT NOT NULL
+    create_time REAL
 );
 CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT PRIMARY KEY,
@@ -384,13 +387,22 @@ class Store:
 
     # --- writing ---------------------------------------------------------------------------------------
 
-    def ingest(self, request_id: str, events: Sequence[CheckedEvent], encoding: str = "json") -> IngestResult:
+    def ingest(
+        self,
+        request_id: str,
+        events: Sequence[CheckedEvent],
+        encoding: str = "json",
+        body: str | None = None,
+    ) -> IngestResult:
         """Store one accepted request in one transaction, skipping what was already stored.
 
         Args:
             request_id: the request's ``requestId`` (the idempotency key of a batch).
             events: its checked events, in the order received.
             encoding: ``"json"`` or ``"proto"``, kept for the record.
+            body: the request as received, as JSON text whose ``events`` array holds ``events`` in
+                the same order (the server passes the decompressed JSON body); when None, it is
+                built from the events' ``raw`` forms.
 
         Returns:
             How many events were stored and how many were duplicates.
@@ -410,11 +422,16 @@ class Store:
                     conn.execute("ROLLBACK")
                     return IngestResult(0, len(events), True)
                 fresh = self._fresh_events(conn, events)
-                self._write(conn, request_id, fresh, received_at)
-                conn.execute(
-                    "INSERT INTO requests VALUES (?, ?, ?, ?, ?)",
-                    (request_id, received_at, encoding, len(events), len(fresh)),
+                if body is None:
+                    body = _encode_raw({"requestId": request_id, "events": [e.raw for e in events]})
+                cursor = conn.execute(
+                    "INSERT INTO requests"
+                    " (request_id, received_at, encoding, event_count, stored_count, body)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (request_id, received_at, encoding, len(events), len(fresh), body),
                 )
+                request_row = cursor.lastrowid
+                self._write(conn, request_row, fresh, received_at)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -422,7 +439,10 @@ class Store:
         return IngestResult(len(fresh), len(events) - len(fresh), False)
 
     @staticmethod
-    def _fresh_events(conn: sqlite3.Connection, events: Sequence[CheckedEvent]) -> list[CheckedEvent]:
+    def _fresh_events(
+        conn: sqlite3.Connection, events: Sequence[CheckedEvent]
+    ) -> list[tuple[int, CheckedEvent]]:
+        """The events not stored yet, with their position in the request."""
         ids = [e.id for e in events]
         stored: set[str] = set()
         for start in range(0, len(ids), _CHUNK):
@@ -432,33 +452,28 @@ class Store:
                 row[0] for row in conn.execute(f"SELECT id FROM events WHERE id IN ({marks})", chunk)
             )
         fresh = []
-        for event in events:
+        for position, event in enumerate(events):
             if event.id not in stored:
                 stored.add(event.id)  # the same id twice in one request is stored once
-                fresh.append(event)
+                fresh.append((position, event))
         return fresh
 
     def _write(
-        self, conn: sqlite3.Connection, request_id: str, events: list[CheckedEvent], received_at: float
+        self,
+        conn: sqlite3.Connection,
+        request_row: int | None,
+        positioned: list[tuple[int, CheckedEvent]],
+        received_at: float,
     ) -> None:
-        encode = _encode_raw
         conn.executemany(
-            "INSERT INTO events (id, request_id, type, session_id, user_id, create_time, received_at, raw)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (id, request_row, position, type, session_id, user_id, create_time)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
-                (
-                    e.id,
-                    request_id,
-                    e.type,
-                    e.session_id,
-                    e.user_id,
-                    e.create_time,
-                    received_at,
-                    encode(e.raw),
-                )
-                for e in events
+                (e.id, request_row, pos, e.type, e.session_id, e.user_id, e.create_time)
+                for pos, e in positioned
             ],
         )
+        events = [e for _, e in positioned]
         messages = []
         feedback = []
         activity: dict[str, tuple[float, float]] = {}
@@ -721,7 +736,7 @@ class Store:
             yield json.loads(raw)
 
     def iter_raw_events(self, limit: int | None = None) -> Iterator[str]:
-        """The stored JSON text of each event, in arrival order (what ``export`` prints).
+        """The JSON text of each stored event, in arrival order (what ``export`` prints).
 
         Args:
             limit: at most this many (the oldest).
@@ -730,14 +745,23 @@ class Store:
             >>> for line in store.iter_raw_events():
             ...     print(line)
         """
-        sql = "SELECT raw FROM events ORDER BY seq"
+        sql = "SELECT request_row, position FROM events ORDER BY seq"
         params: tuple[Any, ...] = ()
         if limit is not None:
             sql += " LIMIT ?"
             params = (int(limit),)
+        loaded_row: int | None = None
+        request_events: list[dict[str, Any]] = []
         with self._reader() as conn:
-            for (raw,) in conn.execute(sql, params):
-                yield raw
+            rows = conn.execute(sql, params).fetchall()
+            for request_row, position in rows:
+                if request_row != loaded_row:  # events of one request are consecutive
+                    body = conn.execute(
+                        "SELECT body FROM requests WHERE request_row = ?", (request_row,)
+                    ).fetchone()
+                    request_events = json.loads(body[0])["events"]
+                    loaded_row = request_row
+                yield _encode_raw(request_events[position])
 
     def event_count(self) -> int:
         """How many events are stored.
