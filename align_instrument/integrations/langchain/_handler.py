@@ -6,7 +6,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -37,26 +37,60 @@ _MAX_CHAINS = 10_000  # chain runs tracked at once (for feedback by chain run id
 _MAX_RUNS = 10_000  # model runs in flight; a run whose end never comes is dropped when exceeded
 
 
+class RunFlag:
+    """The value the handler puts in ``SUPPRESS_PROVIDER_CAPTURE`` for one model run: truthy while
+    the run is in flight (or while an enclosing run's flag is), falsy once it ended.
+
+    Why an object and not ``True``: LangChain ends async runs in copied contexts (``asyncio.gather``
+    in ``agenerate``, ``@shielded`` callbacks, the v3 event stream's producer task), where resetting
+    a context variable cannot reach the caller's context, which would then keep ``True`` and hide
+    the app's later direct OpenAI calls. Ending the run flips the shared object instead, so every
+    context that copied it sees the run as over. Provider integrations read the flag with
+    ``bool()`` (``if SUPPRESS_PROVIDER_CAPTURE.get(): ...``), never with ``is True``.
+
+    Args:
+        outer: the flag in effect when the run started (kept only while truthy: an enclosing run).
+
+    Example:
+        >>> flag = RunFlag(False); bool(flag)
+        True
+        >>> flag.active = False; bool(flag)
+        False
+    """
+
+    __slots__ = ("active", "outer")
+
+    def __init__(self, outer: object) -> None:
+        self.active = True
+        # Dead flags are dropped here, so the chain is only as long as the nesting of live runs.
+        self.outer: object = outer if outer else False
+
+    def __bool__(self) -> bool:
+        return self.active or bool(self.outer)
+
+    def __repr__(self) -> str:
+        return f"RunFlag(active={self.active})"
+
+
+def _raise_flag() -> RunFlag:
+    flag = RunFlag(SUPPRESS_PROVIDER_CAPTURE.get())
+    SUPPRESS_PROVIDER_CAPTURE.set(cast(bool, flag))  # a truthy stand-in for True, see RunFlag
+    return flag
+
+
+def _lower_flag(flag: RunFlag) -> None:
+    flag.active = False
+    current: object = SUPPRESS_PROVIDER_CAPTURE.get()
+    if current is flag:  # same context: give it its value back
+        SUPPRESS_PROVIDER_CAPTURE.set(cast(bool, flag.outer))
+
+
 class _Run(NamedTuple):
     engine: SessionEngine
     turn: Turn | None  # None: the run is logged by an AlignChatMessageHistory, not here
     parent_run_id: UUID | None
-    flag_before: bool | None  # SUPPRESS_PROVIDER_CAPTURE before this run set it (None: not set)
+    flag: RunFlag | None  # what this run put in SUPPRESS_PROVIDER_CAPTURE (None: nothing)
     model: str | None
-
-
-class _FlagSwitch:
-    """Whether handlers set SUPPRESS_PROVIDER_CAPTURE: only while the integration is installed.
-
-    Provider capture exists only under autoinstrument(), which also installs the wrappers that
-    keep the flag from leaking into the caller on async paths; without them, setting it would
-    leak and serve nothing.
-    """
-
-    enabled = False
-
-
-flag_switch = _FlagSwitch()
 
 
 class _Chain(NamedTuple):
@@ -367,8 +401,8 @@ class AlignCallbackHandler(BaseCallbackHandler):
         run = self._runs.pop(run_id, None)
         if run is None:
             return
-        if run.flag_before is not None:
-            SUPPRESS_PROVIDER_CAPTURE.set(run.flag_before)
+        if run.flag is not None:
+            _lower_flag(run.flag)
         if run.turn is None:
             return
         with capture_internal_exceptions(run.engine.client, "langchain_end"):
@@ -396,8 +430,8 @@ class AlignCallbackHandler(BaseCallbackHandler):
         run = self._runs.pop(run_id, None)
         if run is None:
             return
-        if run.flag_before is not None:
-            SUPPRESS_PROVIDER_CAPTURE.set(run.flag_before)
+        if run.flag is not None:
+            _lower_flag(run.flag)
         if run.turn is None:
             return
         with capture_internal_exceptions(run.engine.client, "langchain_error"):
@@ -464,18 +498,18 @@ class AlignCallbackHandler(BaseCallbackHandler):
     ) -> None:
         params = kwargs.get("invocation_params") or {}
         model = params.get("model") or params.get("model_name") or (metadata or {}).get("ls_model_name")
-        flag_before = SUPPRESS_PROVIDER_CAPTURE.get() if flag_switch.enabled else None
         turn: Turn | None = None
         if not self._logged_by_history(parent_run_id, metadata):
             turn = self._begin(engine, items, metadata)
         if len(self._runs) >= _MAX_RUNS:
             with self._lock:
-                for stale in list(self._runs)[: len(self._runs) - _MAX_RUNS + 1]:
-                    self._runs.pop(stale, None)
-        self._runs[run_id] = _Run(engine, turn, parent_run_id, flag_before, model if model else None)
-        if flag_before is not None:
-            # Only now: if logging the turn failed above, the provider integration still captures it.
-            SUPPRESS_PROVIDER_CAPTURE.set(True)
+                for stale_id in list(self._runs)[: len(self._runs) - _MAX_RUNS + 1]:
+                    stale = self._runs.pop(stale_id, None)
+                    if stale is not None and stale.flag is not None:
+                        stale.flag.active = False  # its end never came: stop suppressing
+        # Only now: if logging the turn failed above, the provider integration still captures it.
+        flag = _raise_flag()
+        self._runs[run_id] = _Run(engine, turn, parent_run_id, flag, model if model else None)
 
     def _begin(
         self, engine: SessionEngine, items: list[ChatItem], metadata: Mapping[str, Any] | None
