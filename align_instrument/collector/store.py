@@ -71,7 +71,7 @@ CREATE TABLE IF NOT EXISTS requests (
     body TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,  -- rowid: increasing, rows are never deleted (no AUTOINCREMENT cost)
     id TEXT NOT NULL UNIQUE,
     request_row INTEGER NOT NULL,
     position INTEGER NOT NULL,
