@@ -161,3 +161,17 @@ def test_runnable_with_message_history_under_autoinstrument_logs_once(harness: H
     # Closed: the handler logs such runs again (by implicit threading, as for any run).
     FakeListChatModel(responses=["handler"]).invoke("after close")
     assert len(harness.session_ids()) == 2
+
+
+def test_manual_use_under_autoinstrument_logs_once_with_session_metadata(harness: Harness) -> None:
+    history = AlignChatMessageHistory(ListHistory(), harness.client, "manual-1", "u-m")
+    model = FakeListChatModel(responses=["manual answer"])
+    history.add_user_message("manual question")
+    reply = model.invoke(history.messages, config={"metadata": {"session_id": history.session_id}})
+    history.add_message(reply)
+    history.close()
+    assert harness.session_ids() == ["manual-1"]
+    assert harness.transcript("manual-1") == [
+        (1, "user", "manual question"),
+        (2, "assistant", "manual answer"),
+    ]

@@ -1,4 +1,4 @@
-"""Turning LangChain messages into the text and OpenAI-style dicts that Align logs.
+"""Reading LangChain messages: the text Align logs, the role, the tool calls.
 
 Imports nothing from LangChain: messages are read by duck typing (``type``, ``content``,
 ``tool_calls``), which keeps this module cheap and valid across langchain-core 0.3 and 1.x.
@@ -6,7 +6,7 @@ Imports nothing from LangChain: messages are read by duck typing (``type``, ``co
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 # Non-text content blocks are logged as a short placeholder so a turn that was only an image
@@ -83,61 +83,33 @@ def message_role(message: Any) -> str:
     return _ROLES.get(kind, "user") if isinstance(kind, str) else "user"
 
 
-def message_tool_calls(message: Any) -> list[dict[str, Any]]:
-    """The tool calls of an AI message in OpenAI shape (empty for other messages)."""
-    calls = getattr(message, "tool_calls", None) or []
-    out: list[dict[str, Any]] = []
-    for call in calls:
-        if isinstance(call, Mapping):
-            out.append(
-                {
-                    "id": str(call.get("id") or ""),
-                    "type": "function",
-                    "function": {"name": str(call.get("name") or ""), "arguments": repr(call.get("args"))},
-                }
-            )
-    if not out:
-        # Providers that keep OpenAI-format calls only in additional_kwargs (older integrations).
-        raw = (getattr(message, "additional_kwargs", None) or {}).get("tool_calls") or []
-        out = [dict(call) for call in raw if isinstance(call, Mapping)]
-    return out
-
-
-def to_openai_message(message: Any) -> dict[str, Any]:
-    """A LangChain message as an OpenAI chat message dict, the shape the session engine indexes.
-
-    Content is reduced to its text (see :func:`content_text`) so that the same conversation hashes
-    identically whichever content representation LangChain used for it.
+def tool_call_ids(message: Any) -> list[str]:
+    """The ids of an AI message's tool calls (LangChain's ``tool_calls``, else the OpenAI-format
+    ``additional_kwargs["tool_calls"]`` of older integrations); empty for other messages.
 
     Example:
-        >>> from langchain_core.messages import HumanMessage
-        >>> to_openai_message(HumanMessage("hi"))
-        {'role': 'user', 'content': 'hi'}
+        >>> tool_call_ids(AIMessage("", tool_calls=[{"id": "c1", "name": "f", "args": {}}]))
+        ['c1']
     """
-    role = message_role(message)
-    out: dict[str, Any] = {"role": role, "content": content_text(getattr(message, "content", ""))}
-    if role == "assistant":
-        calls = message_tool_calls(message)
-        if calls:
-            out["tool_calls"] = calls
-    elif role == "tool":
-        out["tool_call_id"] = str(getattr(message, "tool_call_id", "") or "")
-    return out
-
-
-def to_openai_messages(messages: Sequence[Any]) -> list[dict[str, Any]]:
-    """:func:`to_openai_message` over a list."""
-    return [to_openai_message(m) for m in messages]
+    calls = getattr(message, "tool_calls", None)
+    if calls:
+        return [str(c.get("id")) for c in calls if isinstance(c, Mapping)]
+    extra = getattr(message, "additional_kwargs", None)
+    if extra:
+        raw = extra.get("tool_calls")
+        if raw:
+            return [str(c.get("id")) for c in raw if isinstance(c, Mapping)]
+    return []
 
 
 def is_loggable(message: Any) -> bool:
-    """True for the messages Align logs: human turns, and AI turns that carry text and no tool calls.
+    """True for the messages Align logs: human turns, and AI turns that carry text (a tool-call
+    step without text is not logged), the same rule as the session engine's.
 
-    An AI message that asks for tools is an intermediate agent step, not an answer the user saw.
+    Example:
+        >>> is_loggable(SystemMessage("be brief")), is_loggable(HumanMessage("Hi"))
+        (False, True)
     """
-    role = message_role(message)
-    if role == "assistant" and message_tool_calls(message):
-        return False
-    if role not in ("user", "assistant"):
+    if message_role(message) not in ("user", "assistant"):
         return False
     return bool(content_text(getattr(message, "content", "")).strip())

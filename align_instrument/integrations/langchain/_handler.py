@@ -18,7 +18,7 @@ from ...sessions.context import SUPPRESS_PROVIDER_CAPTURE, current_scope, sessio
 from ...sessions.engine import SessionEngine, Turn
 from ...sessions.messages import ASSISTANT, TOOL_CALLS, TOOL_RESULT, USER, ChatItem, tool_call_key
 from ...sessions.store import MessageRef
-from ._convert import content_text, message_role
+from ._convert import content_text, message_role, tool_call_ids
 from ._history import history_owns_session, open_history_count
 
 PARTITION = "langchain"
@@ -99,7 +99,8 @@ class _Chain(NamedTuple):
 
 
 # Private engines of handlers given their own client, one per client, so that handlers made per
-# request share sessions and one scheduler thread.
+# request share sessions and one scheduler thread. (An engine refers to its client, so entries
+# live as long as the process in practice: apps have one client, or a few.)
 _engines: weakref.WeakKeyDictionary[AlignClient, SessionEngine] = weakref.WeakKeyDictionary()
 _engines_lock = threading.Lock()
 
@@ -129,20 +130,6 @@ def _metadata_id(metadata: Mapping[str, Any] | None, keys: Sequence[str]) -> str
             if text:
                 return text
     return None
-
-
-def tool_call_ids(message: Any) -> list[str]:
-    """The ids of an AI message's tool calls (LangChain's ``tool_calls``, else OpenAI-format
-    ``additional_kwargs["tool_calls"]`` of older integrations)."""
-    calls = getattr(message, "tool_calls", None)
-    if calls:
-        return [str(c.get("id")) for c in calls if isinstance(c, Mapping)]
-    extra = getattr(message, "additional_kwargs", None)
-    if extra:
-        raw = extra.get("tool_calls")
-        if raw:
-            return [str(c.get("id")) for c in raw if isinstance(c, Mapping)]
-    return []
 
 
 def chat_items(messages: Sequence[Any]) -> list[ChatItem]:

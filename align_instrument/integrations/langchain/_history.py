@@ -72,15 +72,19 @@ class AlignChatMessageHistory(BaseChatMessageHistory):
 
     Behaves like the official ``alignai`` SDK's LangChain ``ChatMessageHistory``: on creation it
     opens the session (and identifies the user when ``user_info`` has any detail); every human
-    message, and every AI message that has text (not a tool-call step), added to the history is
-    logged with the next message index; :meth:`close` closes the session. Messages are stored in,
-    and read from, ``history_backend``; the index continues from the number of loggable messages
-    the backend already holds, so a persisted history reopened later keeps its numbering.
+    message, and every AI message that has text (a tool-call step without text is skipped), added
+    to the history is logged with the next message index; :meth:`close` closes the session.
+    Messages are stored in, and read from, ``history_backend``; the index continues from the
+    number of loggable messages the backend already holds, so a persisted history reopened later
+    keeps its numbering.
 
     Logging never breaks the history: an error while logging a message is caught and counted in
     ``client.stats()["internal_errors"]``; the backend's own errors reach the caller unchanged.
-    While the history is open, the global callback handler installed by ``autoinstrument()``
-    leaves runs in this session to it, so nothing is logged twice.
+    While a history is open, the callback handler that ``autoinstrument()`` registers leaves to it
+    the runs inside a ``RunnableWithMessageHistory`` and the runs whose metadata names its session
+    id, so nothing is logged twice: when you call a model with the history's messages yourself,
+    pass ``config={"metadata": {"session_id": history.session_id}}``. (Under ``autoinstrument()``,
+    while any history is open, every ``RunnableWithMessageHistory`` run is left to the histories.)
 
     Args:
         history_backend: any ``BaseChatMessageHistory`` (in memory, Redis, SQL, a file, ...).
