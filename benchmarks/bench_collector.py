@@ -8,6 +8,8 @@ Run from the repository root:
   it); one client posts batches of 500 ``message_create`` events of about 300 bytes each (Connect
   JSON, plain and gzip) over one keep-alive ``requests.Session``, one batch after the other;
   then 4 clients at once (threads of this process, one connection each) for concurrency.
+  The collector process's own CPU time per event is reported too: on a shared machine the
+  wall-clock rate depends on the load, the CPU cost does not (much).
   Events/s = events stored / wall time from the first request to the last response.
 - Page: a session of 1,000 messages; time of ``GET /sessions/<id>`` over HTTP and of the
   rendering function alone.
@@ -88,6 +90,15 @@ def start_server_process(db: Path) -> tuple[subprocess.Popen[str], str]:
         proc.kill()
         raise RuntimeError(f"collector did not start: {first!r}")
     return proc, first.split()[4]
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux ``/proc``); 0.0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bench_ingestion(url: str, bodies: list[bytes], gzipped: bool) -> float:
@@ -184,6 +195,7 @@ def main() -> int:
         tmp = Path(tmp_name)
         proc, url = start_server_process(tmp / "bench.db")
         results: dict[str, list[float]] = {"plain": [], "gzip": [], "concurrent": []}
+        cpu_us_per_event: dict[str, list[float]] = {"plain": [], "gzip": []}
         try:
             sample = make_bodies("sample", 1)[0]
             event_bytes = len(sample) / EVENTS_PER_BATCH
@@ -192,7 +204,10 @@ def main() -> int:
             for run in range(args.runs):
                 for mode in ("plain", "gzip"):
                     bodies = make_bodies(f"{mode}{run}", args.batches)
+                    cpu_before = process_cpu_seconds(proc.pid)
                     results[mode].append(bench_ingestion(url, bodies, gzipped=mode == "gzip"))
+                    cpu = process_cpu_seconds(proc.pid) - cpu_before
+                    cpu_us_per_event[mode].append(cpu / (len(bodies) * EVENTS_PER_BATCH) * 1e6)
                     print(
                         f"  run {run + 1}/{args.runs} {mode}: {results[mode][-1]:,.0f} events/s",
                         file=sys.stderr,
@@ -224,6 +239,14 @@ def main() -> int:
             f"{event_bytes:.0f} B/event) | {statistics.median(values):,.0f} events/s | {min(values):,.0f} | "
             f"{max(values):,.0f} |"
         )
+    for mode, label in (("plain", "Connect JSON"), ("gzip", "Connect JSON + gzip")):
+        cpu_values = cpu_us_per_event[mode]
+        if any(cpu_values):
+            median_cpu = statistics.median(cpu_values)
+            print(
+                f"| collector process CPU per event, {label} (= {1e6 / median_cpu:,.0f} events/s per"
+                f" CPU-second) | {median_cpu:.1f} us | {min(cpu_values):.1f} | {max(cpu_values):.1f} |"
+            )
     values = results["concurrent"]
     print(
         f"| ingestion, {CONCURRENT_CLIENTS} clients at once, Connect JSON ({events_total:,} events) |"

@@ -131,7 +131,6 @@ class CollectorHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server_version = "align-instrument-collector"
     sys_version = ""
-    disable_nagle_algorithm = True
     wbufsize = 64 * 1024  # headers and body leave in one write (flushed after each request)
     timeout = _IDLE_TIMEOUT_SECONDS
 
