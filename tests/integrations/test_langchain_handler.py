@@ -397,6 +397,23 @@ def test_feedback_by_chat_and_chain_run_id(harness: Harness) -> None:
     ]
 
 
+def test_feedback_by_the_run_id_of_a_chain_around_an_agent_loop(harness: Harness) -> None:
+    model = chat_openai(harness)
+    agent = RunnableLambda(lambda question: run_tool_loop(model, [HumanMessage(question)]))
+    chain_run = uuid.uuid4()
+    answer = agent.invoke("What's the weather in Lima?", config={"run_id": chain_run})
+    (sid,) = harness.session_ids()
+    assert harness.transcript(sid) == [
+        (1, "user", "What's the weather in Lima?"),
+        (2, "assistant", answer.content),
+    ]
+    assert align.message_ref(chain_run) == (sid, 2)  # the final answer, not a tool-call step
+    assert align.feedback(chain_run, "thumbs_up")
+    harness.flush()
+    detail = harness.collector.store.session(sid)
+    assert detail is not None and [f.type for f in detail.messages[1].feedback] == ["thumbs_up"]
+
+
 def test_feedback_through_an_explicit_handler(align_client: align.AlignClient, reader: Reader) -> None:
     handler = AlignCallbackHandler(client=align_client)
     run_id = uuid.uuid4()
