@@ -408,6 +408,7 @@ def test_feedback_by_the_run_id_of_a_chain_around_an_agent_loop(harness: Harness
         (2, "assistant", answer.content),
     ]
     assert align.message_ref(chain_run) == (sid, 2)  # the final answer, not a tool-call step
+    assert align.current_session() == sid
     assert align.feedback(chain_run, "thumbs_up")
     harness.flush()
     detail = harness.collector.store.session(sid)

@@ -14,7 +14,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from ..._internal import ErrorCounter, capture_internal_exceptions
 from ...client import AlignClient
 from ...events import check_feedback_type, check_id
-from ...sessions.context import SUPPRESS_PROVIDER_CAPTURE, current_scope, session
+from ...sessions.context import LAST_SESSION_ID, SUPPRESS_PROVIDER_CAPTURE, current_scope, session
 from ...sessions.engine import SessionEngine, Turn
 from ...sessions.messages import ASSISTANT, TOOL_CALLS, TOOL_RESULT, USER, ChatItem, tool_call_key
 from ...sessions.store import MessageRef
@@ -270,6 +270,8 @@ class AlignCallbackHandler(BaseCallbackHandler):
                     self._engine = _engine_for_client(AlignClient())
         self._runs: dict[UUID, _Run] = {}
         self._chains: OrderedDict[UUID, _Chain] = OrderedDict()
+        # root chain run -> session of its latest model run, for current_session() after the chain
+        self._root_sessions: OrderedDict[UUID, str] = OrderedDict()
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -460,9 +462,17 @@ class AlignCallbackHandler(BaseCallbackHandler):
         except Exception:
             self._count("langchain_chain")
 
-    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        """Forget the chain run."""
+    def on_chain_end(
+        self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> None:
+        """Forget the chain run; a root chain makes its session the context's current session."""
         self._chains.pop(run_id, None)
+        if parent_run_id is None and self._root_sessions:
+            session_id = self._root_sessions.pop(run_id, None)
+            if session_id is not None:
+                # Sync chains end in the caller's context (their steps ran in copies of it), so
+                # align.current_session() after chain.invoke() names the chain's session.
+                LAST_SESSION_ID.set(session_id)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Forget the chain run."""
@@ -488,6 +498,8 @@ class AlignCallbackHandler(BaseCallbackHandler):
         turn: Turn | None = None
         if not self._logged_by_history(parent_run_id, metadata):
             turn = self._begin(engine, items, metadata)
+            if parent_run_id is not None:
+                self._remember_root_session(parent_run_id, turn.session_id)
         if len(self._runs) >= _MAX_RUNS:
             with self._lock:
                 for stale_id in list(self._runs)[: len(self._runs) - _MAX_RUNS + 1]:
@@ -530,6 +542,17 @@ class AlignCallbackHandler(BaseCallbackHandler):
             return True
         parent = self._chains.get(parent_run_id) if parent_run_id is not None else None
         return parent is not None and parent.under_history
+
+    def _remember_root_session(self, parent_run_id: UUID, session_id: str) -> None:
+        ancestors = self._ancestors(parent_run_id)
+        if not ancestors:
+            return
+        roots = self._root_sessions
+        roots[ancestors[-1]] = session_id
+        if len(roots) > _MAX_CHAINS:
+            with self._lock:
+                while len(roots) > _MAX_CHAINS:
+                    roots.popitem(last=False)
 
     def _ancestors(self, run_id: UUID | None) -> list[UUID]:
         out: list[UUID] = []
