@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -535,3 +536,18 @@ def test_without_a_db_path_the_database_is_temporary() -> None:
         assert path.exists()
         assert post(running.url, request_body([message("s", 1)])).status_code == 200
     assert not path.exists() and not path.parent.exists()
+
+
+def test_a_post_without_length_gets_411_and_the_connection_is_closed(collector: RunningCollector) -> None:
+    with socket.create_connection(("127.0.0.1", collector.port), timeout=5) as sock:
+        sock.sendall(
+            f"POST {COLLECT_EVENTS_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: application/json\r\n\r\n".encode()
+        )
+        reply = b""
+        while chunk := sock.recv(4096):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 411")
+    assert b"Connection: close" in head
+    assert json.loads(body)["code"] == "invalid_argument"
