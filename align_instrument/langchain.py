@@ -13,6 +13,13 @@ Example:
 
 from __future__ import annotations
 
+try:
+    import langchain_core  # noqa: F401  # checked first, for a clear message when it is missing
+except ModuleNotFoundError as exc:  # pragma: no cover - the dev environment has it
+    raise ImportError(
+        "align_instrument.langchain needs langchain-core: pip install 'align-instrument[langchain]'"
+    ) from exc
+
 from .integrations.langchain._handler import AlignCallbackHandler
 from .integrations.langchain._history import AlignChatMessageHistory, UserInfo
 
