@@ -10,6 +10,7 @@ and names every error by event index and wire field, e.g.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -545,7 +546,7 @@ def _timestamp(value: object, where: str, name: str) -> float | None:
     if len(value) >= 20 and value[-1] == "Z" and value[10] == "T" and value[19] in ".Z":
         if len(_SECONDS_CACHE) > 4096:
             _SECONDS_CACHE.clear()
-        _SECONDS_CACHE[value[:19]] = float(int(seconds))
+        _SECONDS_CACHE[value[:19]] = float(math.floor(seconds))
     return seconds
 
 

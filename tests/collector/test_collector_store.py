@@ -218,3 +218,22 @@ def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(ValueError, match="newer align-instrument"):
         Store(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1969-12-31T23:59:59.500Z", -0.5),
+        ("1970-01-01T00:00:00Z", 0.0),
+        ("2026-11-26T13:58:08.000001Z", 1795701488.000001),
+        ("2026-11-26T15:58:08.25+02:00", 1795701488.25),
+        ("0001-01-01T00:00:00Z", -62135596800.0),
+    ],
+)
+def test_timestamps_parse_the_same_on_first_and_cached_reads(text: str, expected: float) -> None:
+    def parsed() -> float | None:
+        doc = message("s", 1, at=text)
+        return check_request({"requestId": "r", "events": [doc]}).events[0].create_time
+
+    assert parsed() == pytest.approx(expected, abs=1e-6)
+    assert parsed() == pytest.approx(expected, abs=1e-6)  # now from the per-second cache
