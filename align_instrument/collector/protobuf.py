@@ -15,7 +15,6 @@ the contract does not name.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from .validation import ROLE_NUMBERS, TARGET_NUMBERS
@@ -35,15 +34,26 @@ class ProtobufDecodeError(ValueError):
     """The body is not a well-formed CollectEventsRequest; the message names where it broke."""
 
 
-@dataclass(frozen=True)
 class _Field:
     """One field of a message: its JSON name and how to read it."""
 
-    json_name: str
-    kind: str  # "string", "int32", "int64", "enum", "message", "map"
-    message: str | None = None  # the message type of "message" and of a map's values
-    repeated: bool = False
-    enum_names: dict[int, str] | None = None
+    __slots__ = ("bits", "enum_names", "json_name", "kind", "message", "repeated", "wire_type")
+
+    def __init__(
+        self,
+        json_name: str,
+        kind: str,  # "string", "int32", "int64", "enum", "message", "map"
+        message: str = "",  # the message type of "message" and of a map's values
+        repeated: bool = False,
+        enum_names: dict[int, str] | None = None,
+    ) -> None:
+        self.json_name = json_name
+        self.kind = kind
+        self.message = message
+        self.repeated = repeated
+        self.enum_names = enum_names
+        self.wire_type = VARINT if kind in ("int32", "int64", "enum") else LENGTH_DELIMITED
+        self.bits = 64 if kind == "int64" else 32
 
 
 _SCHEMA: dict[str, dict[int, _Field]] = {
@@ -131,66 +141,74 @@ def _decode_message(data: memoryview, type_name: str, path: str, depth: int) -> 
         raise ProtobufDecodeError(f"{path or type_name}: messages nested too deeply")
     schema = _SCHEMA[type_name]
     out: dict[str, Any] = {}
-    # Embedded messages given more than once are merged; concatenating their bytes and decoding
-    # once is exactly protobuf's merge semantics.
-    pending_messages: dict[str, list[memoryview]] = {}
+    # Bytes of the embedded messages seen so far, for the rare message given twice: protobuf
+    # merges them, which is what decoding their concatenation does.
+    message_bytes: dict[str, memoryview] = {}
     pos = 0
     end = len(data)
     while pos < end:
-        key, pos = _varint(data, pos, path or type_name)
+        key = data[pos]
+        if key < 0x80:  # field numbers below 16: one byte
+            pos += 1
+        else:
+            key, pos = _varint(data, pos, path or type_name)
         number, wire_type = key >> 3, key & 7
         field = schema.get(number)
         if field is None:
-            where = path or type_name
-            raise ProtobufDecodeError(f"{where}: unknown field number {number} in {type_name}")
-        field_path = _join(path, field.json_name)
-        expected = VARINT if field.kind in ("int32", "int64", "enum") else LENGTH_DELIMITED
-        if wire_type != expected:
+            raise ProtobufDecodeError(f"{path or type_name}: unknown field number {number} in {type_name}")
+        if wire_type != field.wire_type:
             raise ProtobufDecodeError(
-                f"{field_path}: wire type {wire_type}, expected {expected} for a {field.kind} field"
+                f"{_join(path, field.json_name)}: wire type {wire_type}, expected {field.wire_type}"
+                f" for a {field.kind} field"
             )
+        name = field.json_name
         if wire_type == VARINT:
-            raw, pos = _varint(data, pos, field_path)
-            value = _signed(raw, 64 if field.kind == "int64" else 32)
-            if field.kind == "enum" and field.enum_names is not None:
-                if value:
-                    out[field.json_name] = field.enum_names.get(value, value)
-                else:
-                    out.pop(field.json_name, None)
-            elif value:
-                out[field.json_name] = value
+            raw, pos = _varint(data, pos, _join(path, name))
+            value = _signed(raw, field.bits)
+            if not value:
+                out.pop(name, None)  # proto3: the default value reads as absent
+            elif field.enum_names is not None:
+                out[name] = field.enum_names.get(value, value)
             else:
-                out.pop(field.json_name, None)
+                out[name] = value
             continue
-        length, pos = _varint(data, pos, field_path)
+        length = data[pos] if pos < end else 0x80
+        if length < 0x80:
+            pos += 1
+        else:
+            length, pos = _varint(data, pos, _join(path, name))
         if pos + length > end:
-            raise ProtobufDecodeError(f"{field_path}: truncated (length {length} runs past the end)")
+            raise ProtobufDecodeError(f"{_join(path, name)}: truncated (length {length} runs past the end)")
         chunk = data[pos : pos + length]
         pos += length
-        if field.kind == "string":
+        kind = field.kind
+        if kind == "string":
             try:
                 text = str(chunk, "utf-8")
             except UnicodeDecodeError as exc:
-                raise ProtobufDecodeError(f"{field_path}: string is not valid UTF-8 ({exc.reason})") from None
+                raise ProtobufDecodeError(
+                    f"{_join(path, name)}: string is not valid UTF-8 ({exc.reason})"
+                ) from None
             if text:
-                out[field.json_name] = text
+                out[name] = text
             else:
-                out.pop(field.json_name, None)
-        elif field.kind == "map":
-            entry = _decode_message(chunk, "MapEntry", field_path, depth + 1)
-            entries = out.setdefault(field.json_name, {})
+                out.pop(name, None)
+        elif kind == "map":
+            entry = _decode_message(chunk, "MapEntry", _join(path, name), depth + 1)
+            entries = out.setdefault(name, {})
             entries[entry.get("key", "")] = entry.get("value", {})
         elif field.repeated:
-            items = out.setdefault(field.json_name, [])
-            item_path = f"{field_path}[{len(items)}]"
-            items.append(_decode_message(chunk, field.message or "", item_path, depth + 1))
+            items = out.setdefault(name, [])
+            items.append(
+                _decode_message(chunk, field.message, f"{_join(path, name)}[{len(items)}]", depth + 1)
+            )
         else:
-            pending_messages.setdefault(field.json_name, []).append(chunk)
-    for name, chunks in pending_messages.items():
-        field = next(f for f in schema.values() if f.json_name == name)
-        joined = memoryview(b"".join(chunks)) if len(chunks) > 1 else chunks[0]
-        decoded = _decode_message(joined, field.message or "", _join(path, name), depth + 1)
-        out[name] = _CONVERTERS.get(field.message or "", _identity)(decoded, _join(path, name))
+            seen = message_bytes.get(name)
+            whole = chunk if seen is None else memoryview(bytes(seen) + bytes(chunk))
+            message_bytes[name] = whole
+            decoded = _decode_message(whole, field.message, _join(path, name), depth + 1)
+            convert = _CONVERTERS.get(field.message)
+            out[name] = decoded if convert is None else convert(decoded, _join(path, name))
     return out
 
 
@@ -202,11 +220,16 @@ def _timestamp_to_rfc3339(fields: dict[str, Any], path: str) -> str:
         raise ProtobufDecodeError(f"{path}: seconds {seconds} out of the Timestamp range (years 1-9999)")
     if not 0 <= nanos <= 999_999_999:
         raise ProtobufDecodeError(f"{path}: nanos {nanos} out of range 0..999999999")
-    days, rest = divmod(seconds, 86_400)
-    year, month, day = _civil_from_days(days)
-    hour, rest = divmod(rest, 3600)
-    minute, second = divmod(rest, 60)
-    text = f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}"
+    text = _SECOND_TEXT.get(seconds)
+    if text is None:  # events of a batch share their seconds
+        days, rest = divmod(seconds, 86_400)
+        year, month, day = _civil_from_days(days)
+        hour, rest = divmod(rest, 3600)
+        minute, second = divmod(rest, 60)
+        text = f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}"
+        if len(_SECOND_TEXT) > 4096:
+            _SECOND_TEXT.clear()
+        _SECOND_TEXT[seconds] = text
     if nanos:
         if nanos % 1_000_000 == 0:
             text += f".{nanos // 1_000_000:03d}"
@@ -215,6 +238,9 @@ def _timestamp_to_rfc3339(fields: dict[str, Any], path: str) -> str:
         else:
             text += f".{nanos:09d}"
     return text + "Z"
+
+
+_SECOND_TEXT: dict[int, str] = {}
 
 
 def _civil_from_days(days: int) -> tuple[int, int, int]:
