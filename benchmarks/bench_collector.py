@@ -101,9 +101,19 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def bench_ingestion(url: str, bodies: list[bytes], gzipped: bool) -> float:
+def to_proto(bodies: list[bytes]) -> list[bytes] | None:
+    """The same requests in binary protobuf, as the official SDK sends them; None without ``alignai``."""
+    try:
+        from alignai.proto.ingestion.v1alpha.ingestion_pb2 import CollectEventsRequest
+        from google.protobuf import json_format
+    except ImportError:
+        return None
+    return [json_format.Parse(body, CollectEventsRequest()).SerializeToString() for body in bodies]
+
+
+def bench_ingestion(url: str, bodies: list[bytes], gzipped: bool, proto: bool = False) -> float:
     """Events per second for posting ``bodies`` one after the other on one keep-alive connection."""
-    headers = dict(JSON_HEADERS)
+    headers = {"Content-Type": "application/proto"} if proto else dict(JSON_HEADERS)
     payloads = bodies
     if gzipped:
         headers["Content-Encoding"] = "gzip"
@@ -194,7 +204,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="align-bench-") as tmp_name:
         tmp = Path(tmp_name)
         proc, url = start_server_process(tmp / "bench.db")
-        results: dict[str, list[float]] = {"plain": [], "gzip": [], "concurrent": []}
+        results: dict[str, list[float]] = {"plain": [], "gzip": [], "concurrent": [], "proto": []}
         cpu_us_per_event: dict[str, list[float]] = {"plain": [], "gzip": []}
         try:
             sample = make_bodies("sample", 1)[0]
@@ -212,6 +222,9 @@ def main() -> int:
                         f"  run {run + 1}/{args.runs} {mode}: {results[mode][-1]:,.0f} events/s",
                         file=sys.stderr,
                     )
+                proto_bodies = to_proto(make_bodies(f"proto{run}", args.batches))
+                if proto_bodies is not None:
+                    results["proto"].append(bench_ingestion(url, proto_bodies, gzipped=False, proto=True))
                 bodies = make_bodies(f"concurrent{run}", args.batches)
                 results["concurrent"].append(bench_concurrent(url, bodies, CONCURRENT_CLIENTS))
                 print(
@@ -247,6 +260,12 @@ def main() -> int:
                 f"| collector process CPU per event, {label} (= {1e6 / median_cpu:,.0f} events/s per"
                 f" CPU-second) | {median_cpu:.1f} us | {min(cpu_values):.1f} | {max(cpu_values):.1f} |"
             )
+    if results["proto"]:
+        values = results["proto"]
+        print(
+            f"| ingestion, binary protobuf as the official SDK sends ({events_total:,} events) |"
+            f" {statistics.median(values):,.0f} events/s | {min(values):,.0f} | {max(values):,.0f} |"
+        )
     values = results["concurrent"]
     print(
         f"| ingestion, {CONCURRENT_CLIENTS} clients at once, Connect JSON ({events_total:,} events) |"
