@@ -221,7 +221,8 @@ def _well_formed_message(raw: dict[str, Any]) -> CheckedEvent | None:
     ):
         return None
     index = member.get("messageIndexHint")
-    role = ROLE_NAMES.get(member.get("messageRole"))  # type: ignore[arg-type]
+    role_name = member.get("messageRole")
+    role = ROLE_NAMES.get(role_name) if type(role_name) is str else None
     create_time = raw.get("createTime")
     if role is None or type(index) is not int or not 0 < index <= ev.MAX_INT32:
         return None
@@ -409,6 +410,8 @@ def _rule(
         return check(value)
     except ev.ValidationError as exc:
         raise InvalidRequest(f"{where}.{name}: {exc.field} {exc.rule} (got {exc.value})") from None
+    except TypeError:  # a rule that looks an unhashable value up in a set (e.g. a list as feedback type)
+        raise InvalidRequest(f"{where}.{name}: must be a string, got {_kind(value)}") from None
 
 
 _EMAIL_RULE = partial(ev.check_optional_text, "email", max_chars=ev.MAX_EMAIL_CHARS)

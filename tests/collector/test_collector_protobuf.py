@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import random
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -287,3 +289,25 @@ def test_the_official_alignai_sdk_works_against_the_collector_unchanged(collecto
     assert user is not None and user.location == "ip 192.168.0.10"
     assert user.create_time == datetime(2026, 1, 2, tzinfo=timezone.utc).timestamp()
     assert all(e["projectId"] == "proj-1" for e in collector.store.events())
+
+
+def test_corrupted_bodies_only_ever_raise_the_decoder_or_validation_error() -> None:
+    from align_instrument.collector.validation import InvalidRequest, check_request
+
+    body = bytearray(_all_kinds().SerializeToString())
+    rng = random.Random(1234)
+    for _ in range(400):
+        mutated = bytearray(body)
+        for _ in range(rng.randint(1, 4)):
+            action = rng.random()
+            position = rng.randrange(len(mutated))
+            if action < 0.6:
+                mutated[position] = rng.randrange(256)
+            elif action < 0.8:
+                del mutated[position:]
+            else:
+                mutated[position:position] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
+            if not mutated:
+                break
+        with contextlib.suppress(ProtobufDecodeError, InvalidRequest):  # anything else fails the test
+            check_request(decode_collect_events_request(bytes(mutated)))
