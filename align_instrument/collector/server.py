@@ -338,6 +338,8 @@ class CollectorHandler(BaseHTTPRequestHandler):
                 request = check_request(doc, body_text=text)
         except (InvalidRequest, ProtobufDecodeError) as exc:
             raise ConnectError(400, "invalid_argument", str(exc)) from None
+        except RecursionError:
+            raise ConnectError(400, "invalid_argument", "request body nested too deeply") from None
         # A JSON body is stored as received; a binary one as its proto3 JSON form.
         body_text = text if encoding == "json" else None
         result = self.server.store.ingest(request.request_id, request.events, encoding, body=body_text)

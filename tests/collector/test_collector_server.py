@@ -551,3 +551,12 @@ def test_a_post_without_length_gets_411_and_the_connection_is_closed(collector: 
     assert head.startswith(b"HTTP/1.1 411")
     assert b"Connection: close" in head
     assert json.loads(body)["code"] == "invalid_argument"
+
+
+def test_deeply_nested_json_is_invalid_argument(collector: RunningCollector) -> None:
+    deep = b'{"requestId": "r", "events": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}"
+    response = post(collector.url, deep)
+    assert response.status_code == 400 and _error(response)["code"] == "invalid_argument"
+    surrogate_deep = b'{"requestId": "\\ud800", "events": [' + b"[" * 900 + b"]" * 900 + b"]}"
+    response = post(collector.url, surrogate_deep)
+    assert response.status_code == 400 and _error(response)["code"] == "invalid_argument"
