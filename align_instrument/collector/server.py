@@ -44,7 +44,7 @@ from urllib.parse import parse_qs, urlsplit
 from ..wire import COLLECT_EVENTS_PATH
 from . import pages
 from .protobuf import ProtobufDecodeError, decode_collect_events_request
-from .store import Store
+from .store import IngestResult, Store
 from .validation import InvalidRequest, check_request
 
 logger = logging.getLogger("align_instrument.collector")
@@ -211,8 +211,16 @@ class CollectorHandler(BaseHTTPRequestHandler):
         self._check_auth()
         encoding = self._codec()
         body = self._read_body()
-        count = self._collect(body, encoding)
-        logger.debug("collector: stored %d event(s) (%s)", count, encoding)
+        result = self._collect(body, encoding)
+        if result.duplicate_request:
+            logger.info("collector: request already stored (a retry); nothing new")
+        else:
+            logger.info(
+                "collector: stored %d event(s)%s (%s)",
+                result.stored,
+                f", skipped {result.duplicate_events} already stored" if result.duplicate_events else "",
+                encoding,
+            )
         if encoding == "proto":
             self._send(200, b"", "application/proto")
         else:
@@ -323,7 +331,7 @@ class CollectorHandler(BaseHTTPRequestHandler):
             parts.append(self.rfile.read(size))
             self.rfile.readline(16)
 
-    def _collect(self, body: bytes, encoding: str) -> int:
+    def _collect(self, body: bytes, encoding: str) -> IngestResult:
         try:
             text = ""
             if encoding == "proto":
@@ -343,7 +351,7 @@ class CollectorHandler(BaseHTTPRequestHandler):
         # A JSON body is stored as received; a binary one as its proto3 JSON form.
         body_text = text if encoding == "json" else None
         result = self.server.store.ingest(request.request_id, request.events, encoding, body=body_text)
-        return result.stored
+        return result
 
     # --- responses -------------------------------------------------------------------------------------
 
