@@ -42,11 +42,12 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-__all__ = ["RunningLLM", "start_local_llm"]
+__all__ = ["RunningLLM", "respond", "start_local_llm"]
 
 _ids = itertools.count(1)
 
@@ -130,25 +131,20 @@ class _Plan:
             self.cut_after = int(headers["x-cut-after"])
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes; with Nagle on they stall on delayed ACKs (40 ms).
-    disable_nagle_algorithm = True
-    server_version = "align-local-llm/1"
+def _sse_frame(data: Any, event: str | None = None) -> bytes:
+    payload = data if isinstance(data, str) else json.dumps(data)
+    prefix = f"event: {event}\n" if event else ""
+    return f"{prefix}data: {payload}\n\n".encode()
 
-    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
-        pass
 
-    # --- plumbing -------------------------------------------------------------------------------------
+class _Responder:
+    """The answers, independent of how they are sent (over HTTP, or in-process by :func:`respond`)."""
 
     def _json(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-request-id", _next_id("req_"))
-        self.end_headers()
-        self.wfile.write(data)
+        raise NotImplementedError
+
+    def _stream(self, plan: _Plan, frames: list[tuple[str | None, Any]]) -> None:
+        raise NotImplementedError
 
     def _error(self, status: int, message: str) -> None:
         kinds = {
@@ -157,99 +153,21 @@ class _Handler(BaseHTTPRequestHandler):
             404: "not_found_error",
             429: "rate_limit",
         }
-        self._json(
-            status,
-            {
-                "error": {
-                    "message": message,
-                    "type": kinds.get(status, "server_error"),
-                    "param": None,
-                    "code": None,
-                }
-            },
-        )
+        error = {"message": message, "type": kinds.get(status, "server_error"), "param": None, "code": None}
+        self._json(status, {"error": error})
 
-    def _start_sse(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("x-request-id", _next_id("req_"))
-        self.end_headers()
-
-    def _sse(self, data: Any, event: str | None = None) -> None:
-        payload = data if isinstance(data, str) else json.dumps(data)
-        prefix = f"event: {event}\n" if event else ""
-        frame = f"{prefix}data: {payload}\n\n".encode()
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(frame), frame))
-        self.wfile.flush()
-
-    def _stream(self, plan: _Plan, frames: list[tuple[str | None, Any]]) -> None:
-        self._start_sse()
-        for sent, (event, data) in enumerate(frames):
-            if plan.cut_after is not None and sent >= plan.cut_after:
-                # Drop the connection inside a chunk: the client sees a protocol error mid-stream.
-                self.wfile.write(b"400\r\ndata: {")
-                self.wfile.flush()
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            if plan.delay:
-                time.sleep(plan.delay)
-            try:
-                self._sse(data, event)
-            except (BrokenPipeError, ConnectionResetError):
-                self.close_connection = True
-                return  # the client went away (abandoned stream)
-        try:
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
-    def _read_body(self) -> dict[str, Any] | None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw or b"{}")
-        except ValueError:
-            self._error(400, "body is not JSON")
-            return None
-        if not isinstance(body, dict):
-            self._error(400, "body must be a JSON object")
-            return None
-        return body
-
-    # --- routes -----------------------------------------------------------------------------------------
-
-    def do_GET(self) -> None:
-        if self.path.rstrip("/").endswith("/models"):
-            self._json(
-                200,
-                {
-                    "object": "list",
-                    "data": [{"id": "local", "object": "model", "created": 0, "owned_by": "local"}],
-                },
-            )
-        else:
-            self._error(404, f"unknown route {self.path}")
-
-    def do_POST(self) -> None:
-        body = self._read_body()
-        if body is None:
-            return
-        path = self.path.split("?", 1)[0].rstrip("/")
+    def _route(self, path: str, body: dict[str, Any], headers: Any) -> None:
+        path = path.split("?", 1)[0].rstrip("/")
         model = str(body.get("model") or "local")
-        plan = _Plan(self.headers, model)
+        plan = _Plan(headers, model)
         if plan.status != 200:
             self._error(plan.status, f"injected fault {plan.status} for model {model!r}")
-            return
-        if path.endswith("/chat/completions"):
+        elif path.endswith("/chat/completions"):
             self._chat(body, model, plan)
         elif path.endswith("/responses"):
             self._responses(body, model, plan)
         else:
-            self._error(404, f"unknown route {self.path}")
+            self._error(404, f"unknown route {path}")
 
     # --- chat completions ------------------------------------------------------------------------------
 
@@ -446,6 +364,145 @@ class _Handler(BaseHTTPRequestHandler):
         event("response.output_item.done", output_index=0, item=item_done)
         event("response.completed", response=response("completed", [item_done]))
         self._stream(plan, frames)
+
+
+class _Handler(_Responder, BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on they stall on delayed ACKs (40 ms).
+    disable_nagle_algorithm = True
+    server_version = "align-local-llm/1"
+
+    def setup(self) -> None:
+        super().setup()
+        # Small SSE frames must leave at once (Nagle + delayed ACK would add milliseconds per frame).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+        pass
+
+    # --- plumbing -------------------------------------------------------------------------------------
+
+    def _json(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-request-id", _next_id("req_"))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _start_sse(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("x-request-id", _next_id("req_"))
+        self.end_headers()
+
+    @staticmethod
+    def _sse(data: Any, event: str | None = None) -> bytes:
+        """One SSE frame as an HTTP/1.1 chunk."""
+        frame = _sse_frame(data, event)
+        return b"%x\r\n%s\r\n" % (len(frame), frame)
+
+    def _stream(self, plan: _Plan, frames: list[tuple[str | None, Any]]) -> None:
+        self._start_sse()
+        # Without an injected delay, frames go out in one write: the client still parses them one
+        # by one, and the benchmark is not dominated by one context switch per frame.
+        pending: list[bytes] = []
+        try:
+            for sent, (event, data) in enumerate(frames):
+                if plan.cut_after is not None and sent >= plan.cut_after:
+                    # Drop the connection inside a chunk: the client sees a protocol error mid-stream.
+                    self.wfile.write(b"".join([*pending, b"400\r\ndata: {"]))
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                pending.append(self._sse(data, event))
+                if plan.delay:
+                    time.sleep(plan.delay)
+                    self.wfile.write(pending.pop())
+            pending.append(b"0\r\n\r\n")
+            self.wfile.write(b"".join(pending))
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client went away (abandoned stream)
+
+    def _read_body(self) -> dict[str, Any] | None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            self._error(400, "body is not JSON")
+            return None
+        if not isinstance(body, dict):
+            self._error(400, "body must be a JSON object")
+            return None
+        return body
+
+    # --- routes -----------------------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/").endswith("/models"):
+            self._json(
+                200,
+                {
+                    "object": "list",
+                    "data": [{"id": "local", "object": "model", "created": 0, "owned_by": "local"}],
+                },
+            )
+        else:
+            self._error(404, f"unknown route {self.path}")
+
+    def do_POST(self) -> None:
+        body = self._read_body()
+        if body is not None:
+            self._route(self.path, body, self.headers)
+
+
+class _InProcess(_Responder):
+    def __init__(self) -> None:
+        self.status = 200
+        self.content_type = "application/json"
+        self.body = b""
+
+    def _json(self, status: int, body: Any) -> None:
+        self.status, self.body = status, json.dumps(body).encode()
+
+    def _stream(self, plan: _Plan, frames: list[tuple[str | None, Any]]) -> None:
+        self.content_type = "text/event-stream"
+        end = len(frames) if plan.cut_after is None else min(plan.cut_after, len(frames))
+        self.body = b"".join(_sse_frame(data, event) for event, data in frames[:end])
+
+
+def respond(path: str, body: bytes, headers: Mapping[str, str] | None = None) -> tuple[int, str, bytes]:
+    """Answer one ``POST`` in-process, exactly as the server would (a stream as its whole SSE body;
+    delays are not applied, a cut stream is truncated).
+
+    For benchmarks that must exclude network and server scheduling noise, e.g. as the handler of
+    an ``httpx.MockTransport`` given to the OpenAI client.
+
+    Args:
+        path: the request path, e.g. ``/v1/chat/completions``.
+        body: the JSON request body.
+        headers: request headers (for the fault-injection headers).
+
+    Returns:
+        ``(status, content_type, body)``.
+
+    Example:
+        >>> status, kind, data = respond("/v1/chat/completions", b'{"messages": []}')
+    """
+    responder = _InProcess()
+    try:
+        parsed = json.loads(body or b"{}")
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        responder._route(path, parsed, {k.lower(): v for k, v in (headers or {}).items()})
+    else:
+        responder._error(400, "body must be a JSON object")
+    return responder.status, responder.content_type, responder.body
 
 
 class _Server(ThreadingHTTPServer):

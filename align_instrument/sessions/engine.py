@@ -44,6 +44,7 @@ from hashlib import blake2b
 from .. import events as ev
 from .._internal import capture_internal_exceptions, logger
 from ..client import AlignClient
+from ._contain import report_internal_error
 from .context import LAST_SESSION_ID, current_scope
 from .messages import (
     ASSISTANT,
@@ -436,7 +437,7 @@ class SessionEngine:
             if (
                 known is None
                 or state is None
-                or not any(kind in ASSISTANT_KINDS for kind, _ in items[:skip])
+                or not _has_model_output(items, skip)
                 or not _continues(known, state, skip == count)
             ):
                 sid, state, skip, base = uuid.uuid4().hex, None, 0, 1
@@ -488,7 +489,7 @@ class SessionEngine:
     def _log(
         self, state: SessionState, index: int, role: str, text: str, props: dict[str, str] | None
     ) -> None:
-        with capture_internal_exceptions(self.client, "log_message"):
+        try:
             content = self.redact(text, role) if self.redact is not None else text
             if not state.opened:
                 assistant_id, custom = self._opening.pop(state.session_id, (None, None))
@@ -496,6 +497,8 @@ class SessionEngine:
                 state.opened = True
                 self._count("sessions_opened")
             self.client.create_message(state.session_id, index, role, content, props)
+        except Exception:
+            report_internal_error(self.client, "log_message")
 
     def _commit(self, pending: _Pending, key: str | None, chosen: _Candidate | None = None) -> None:
         if self._pending.get(pending.session_id) is pending:
@@ -548,6 +551,11 @@ class SessionEngine:
 
     def _count(self, name: str) -> None:
         self.counters[name] = self.counters.get(name, 0) + 1
+
+
+def _has_model_output(items: Sequence[ChatItem], end: int) -> bool:
+    """Whether ``items[:end]`` holds a model output (searched from the end, where it usually is)."""
+    return any(items[i].kind in ASSISTANT_KINDS for i in range(end - 1, -1, -1))
 
 
 def _continues(known: ThreadPoint, state: SessionState, whole_request_known: bool) -> bool:

@@ -54,19 +54,37 @@ def root_hash(*parts: str) -> bytes:
 def chain_hash(previous: bytes, kind: str, text: str) -> bytes:
     """The hash of a conversation prefix extended by one item."""
     h = blake2b(previous, digest_size=HASH_BYTES)
-    h.update(kind.encode())
-    h.update(b"\x00")
-    h.update(canonical_text(text).encode("utf-8", "surrogatepass"))
+    h.update(f"{kind}\x00{canonical_text(text)}".encode("utf-8", "surrogatepass"))
     return h.digest()
 
 
+_MAX_CACHED = 50_000
+_cache: dict[tuple[bytes, str, str], bytes] = {}
+
+
 def chain_hashes(root: bytes, items: Sequence[ChatItem]) -> list[bytes]:
-    """``[h1, ..., hn]``: ``h_i`` is the hash of ``items[:i]`` chained from ``root``."""
+    """``[h1, ..., hn]``: ``h_i`` is the hash of ``items[:i]`` chained from ``root``.
+
+    Apps re-send their whole history on every call, so each step is memoised: a dict look-up (the
+    strings' hashes are cached by Python) instead of a blake2b digest per message per call. The
+    memo is bounded (cleared when full).
+    """
     out: list[bytes] = []
+    append = out.append
+    cache = _cache
     h = root
     for kind, text in items:
-        h = chain_hash(h, kind, text)
-        out.append(h)
+        key = (h, kind, text)
+        found = cache.get(key)
+        if found is None:
+            digest = blake2b(h, digest_size=HASH_BYTES)
+            digest.update(f"{kind}\x00{text.strip()}".encode("utf-8", "surrogatepass"))
+            found = digest.digest()
+            if len(cache) >= _MAX_CACHED:
+                cache.clear()
+            cache[key] = found
+        h = found
+        append(h)
     return out
 
 

@@ -79,6 +79,8 @@ def read_request(kind: str, body: Mapping[str, Any]) -> RequestInfo:
 
 def _get(obj: Any, name: str) -> Any:
     """A field of a dict or of a model object (apps append SDK message objects to their history)."""
+    if type(obj) is dict:
+        return obj.get(name)
     if isinstance(obj, Mapping):
         return obj.get(name)
     return getattr(obj, name, None)
@@ -87,6 +89,8 @@ def _get(obj: Any, name: str) -> Any:
 def content_text(content: Any) -> str:
     """The text of a message content: a string, or parts whose text parts are joined and whose
     other parts become a short placeholder such as ``[image]``."""
+    if type(content) is str:
+        return content
     if content is None:
         return ""
     if isinstance(content, str):
@@ -117,6 +121,15 @@ def chat_items(messages: Iterable[Any]) -> list[ChatItem]:
     """Chat completions ``messages`` as canonical items (system/developer left out)."""
     items: list[ChatItem] = []
     for message in messages:
+        if type(message) is dict and type(message.get("content")) is str and "tool_calls" not in message:
+            # The common case, kept cheap: a plain dict with text content.
+            role = message.get("role")
+            if role == "user":
+                items.append(ChatItem(USER, message["content"]))
+                continue
+            if role == "assistant" and message["content"] and "function_call" not in message:
+                items.append(ChatItem(ASSISTANT, message["content"]))
+                continue
         role = _get(message, "role")
         if role == "user":
             items.append(ChatItem(USER, content_text(_get(message, "content"))))

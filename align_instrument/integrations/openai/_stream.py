@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import wrapt
 
-from ..._internal import capture_internal_exceptions
+from ...sessions._contain import report_internal_error
 from ...sessions.engine import SessionEngine, Turn
 from ...sessions.store import MessageRef
 from ._response import Reply
@@ -48,8 +48,10 @@ class Capture:
         """The call returned a whole response object."""
         if self.done:
             return
-        with capture_internal_exceptions(self.engine.client, "openai_response"):
+        try:
             self.reply.read_response(response)
+        except Exception:
+            report_internal_error(self.engine.client, "openai_response")
         self.end(incomplete=False)
 
     def on_item(self, item: Any) -> None:
@@ -59,15 +61,14 @@ class Capture:
         try:
             self.reply.read_chunk(item)
         except Exception:
-            with capture_internal_exceptions(self.engine.client, "openai_chunk"):
-                raise
+            report_internal_error(self.engine.client, "openai_chunk")
 
     def end(self, *, incomplete: bool) -> None:
         """Log the reply (once)."""
         if self.done:
             return
         self.done = True
-        with capture_internal_exceptions(self.engine.client, "openai_reply"):
+        try:
             reply = self.reply
             self.ref = self.engine.end_turn(
                 self.turn,
@@ -77,6 +78,8 @@ class Capture:
                 response_id=reply.response_id,
                 incomplete=incomplete,
             )
+        except Exception:
+            report_internal_error(self.engine.client, "openai_reply")
 
     def end_stream(self) -> None:
         """The stream stopped being read, for whatever reason."""
@@ -87,8 +90,10 @@ class Capture:
         if self.done:
             return
         self.done = True
-        with capture_internal_exceptions(self.engine.client, "openai_fail"):
+        try:
             self.engine.fail_turn(self.turn)
+        except Exception:
+            report_internal_error(self.engine.client, "openai_fail")
 
     def message_ref(self) -> tuple[MessageRef | None, str | None]:
         return self.ref, self.reply.response_id

@@ -6,6 +6,8 @@ lets every provider exception through untouched, and contains our own errors.
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from collections.abc import Mapping
 from hashlib import blake2b
 from typing import Any
@@ -13,27 +15,35 @@ from typing import Any
 import wrapt
 
 from ..._internal import capture_internal_exceptions
+from ...sessions._contain import report_internal_error
 from ...sessions.context import SUPPRESS_PROVIDER_CAPTURE
 from ...sessions.engine import SessionEngine
 from ...sessions.store import MessageRef
 from ._request import endpoint_kind, read_request
 from ._stream import AsyncStreamProxy, Capture, ProxyBase, StreamProxy
 
-_partitions: dict[tuple[str, str], str] = {}
+_partitions: weakref.WeakKeyDictionary[Any, tuple[object, object, str]] = weakref.WeakKeyDictionary()
 
 
 def _partition(instance: Any) -> str:
-    """Implicit-threading partition of a client: its base URL and a digest of its API key."""
-    api_key = str(getattr(instance, "api_key", "") or "")
-    base_url = str(getattr(instance, "base_url", "") or "")
-    key = (api_key, base_url)
-    found = _partitions.get(key)
-    if found is None:
-        if len(_partitions) > 256:
-            _partitions.clear()
-        digest = blake2b(api_key.encode(), digest_size=8, person=b"align-oai").hexdigest()
-        found = _partitions[key] = f"{base_url}#{digest}"
-    return found
+    """Implicit-threading partition of a client: its base URL and a digest of its API key.
+
+    Memoised per client object (formatting the URL and hashing the key cost more than the rest of
+    a call's bookkeeping), and recomputed when the app changes the client's key or base URL.
+    """
+    api_key = getattr(instance, "api_key", None)
+    base_url = getattr(instance, "_base_url", None)
+    try:
+        cached = _partitions.get(instance)
+    except TypeError:  # not weak-referenceable
+        cached = None
+    if cached is not None and cached[0] is api_key and cached[1] is base_url:
+        return cached[2]
+    digest = blake2b(str(api_key or "").encode(), digest_size=8, person=b"align-oai").hexdigest()
+    partition = f"{getattr(instance, 'base_url', '')}#{digest}"
+    with contextlib.suppress(TypeError):
+        _partitions[instance] = (api_key, base_url, partition)
+    return partition
 
 
 def _begin(engine: SessionEngine, instance: Any, body: Any, kind: str) -> Capture | None:
@@ -65,8 +75,19 @@ def _begin_transport(
     return _begin(engine, instance, getattr(options, "json_data", None), kind)
 
 
+try:
+    from openai import BaseModel as _BaseModel
+except Exception:  # pragma: no cover - an SDK without it: every result takes the generic path
+
+    class _BaseModel:  # type: ignore[no-redef]
+        pass
+
+
 def _finish(capture: Capture, result: Any) -> Any:
     """Attach the capture to what the SDK returned; returns it or a transparent proxy."""
+    if isinstance(result, _BaseModel):  # the common case: a parsed ChatCompletion / Response
+        capture.finish_response(result)
+        return result
     from openai import AsyncStream, Stream
 
     if isinstance(result, Stream):
@@ -159,9 +180,11 @@ def make_transport_wrapper(engine: SessionEngine, is_async: bool) -> Any:
         ) -> Any:
             if SUPPRESS_PROVIDER_CAPTURE.get():
                 return await wrapped(*args, **kwargs)
-            capture: Capture | None = None
-            with capture_internal_exceptions(client, "openai_request"):
+            try:
                 capture = _begin_transport(engine, instance, args, kwargs)
+            except Exception:
+                report_internal_error(client, "openai_request")
+                capture = None
             if capture is None:
                 return await wrapped(*args, **kwargs)
             try:
@@ -169,18 +192,22 @@ def make_transport_wrapper(engine: SessionEngine, is_async: bool) -> Any:
             except BaseException:
                 capture.fail()
                 raise
-            with capture_internal_exceptions(client, "openai_result"):
+            try:
                 return _finish(capture, result)
-            return result
+            except Exception:
+                report_internal_error(client, "openai_result")
+                return result
 
         return async_wrapper
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if SUPPRESS_PROVIDER_CAPTURE.get():
             return wrapped(*args, **kwargs)
-        capture: Capture | None = None
-        with capture_internal_exceptions(client, "openai_request"):
+        try:
             capture = _begin_transport(engine, instance, args, kwargs)
+        except Exception:
+            report_internal_error(client, "openai_request")
+            capture = None
         if capture is None:
             return wrapped(*args, **kwargs)
         try:
@@ -188,9 +215,11 @@ def make_transport_wrapper(engine: SessionEngine, is_async: bool) -> Any:
         except BaseException:
             capture.fail()
             raise
-        with capture_internal_exceptions(client, "openai_result"):
+        try:
             return _finish(capture, result)
-        return result
+        except Exception:
+            report_internal_error(client, "openai_result")
+            return result
 
     return wrapper
 
@@ -202,10 +231,11 @@ def make_resource_wrapper(engine: SessionEngine, kind: str, is_async: bool) -> A
     def begin(instance: Any, kwargs: dict[str, Any]) -> Capture | None:
         if SUPPRESS_PROVIDER_CAPTURE.get():
             return None
-        capture: Capture | None = None
-        with capture_internal_exceptions(client, "openai_request"):
-            capture = _begin(engine, getattr(instance, "_client", None), kwargs, kind)
-        return capture
+        try:
+            return _begin(engine, getattr(instance, "_client", None), kwargs, kind)
+        except Exception:
+            report_internal_error(client, "openai_request")
+            return None
 
     if is_async:
 
@@ -220,9 +250,11 @@ def make_resource_wrapper(engine: SessionEngine, kind: str, is_async: bool) -> A
             except BaseException:
                 capture.fail()
                 raise
-            with capture_internal_exceptions(client, "openai_result"):
+            try:
                 return _finish(capture, result)
-            return result
+            except Exception:
+                report_internal_error(client, "openai_result")
+                return result
 
         return async_wrapper
 
@@ -235,9 +267,11 @@ def make_resource_wrapper(engine: SessionEngine, kind: str, is_async: bool) -> A
         except BaseException:
             capture.fail()
             raise
-        with capture_internal_exceptions(client, "openai_result"):
+        try:
             return _finish(capture, result)
-        return result
+        except Exception:
+            report_internal_error(client, "openai_result")
+            return result
 
     return wrapper
 
