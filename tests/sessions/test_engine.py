@@ -1,0 +1,246 @@
+"""The session engine on its own: real AlignClient, real local collector, no provider SDK."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import align_instrument as align
+from align_instrument.collector import RunningCollector
+from align_instrument.sessions import (
+    ASSISTANT,
+    TOOL_CALLS,
+    TOOL_RESULT,
+    USER,
+    ChatItem,
+    InMemorySessionStore,
+    MessageRef,
+    SessionEngine,
+    current_scope,
+    session,
+)
+
+
+class Env:
+    def __init__(self, collector: RunningCollector) -> None:
+        self.collector = collector
+        self.client = align.AlignClient(host=collector.url, flush_interval=0.05)
+        self.engines: list[SessionEngine] = []
+
+    def engine(self, **kwargs: Any) -> SessionEngine:
+        kwargs.setdefault("settle_seconds", 0)
+        engine = SessionEngine(self.client, **kwargs)
+        self.engines.append(engine)
+        return engine
+
+    def transcript(self, session_id: str) -> list[tuple[int, str, str]]:
+        for engine in self.engines:
+            engine.flush()
+        assert self.client.flush(5)
+        detail = self.collector.store.session(session_id)
+        assert detail is not None
+        return [(m.index, m.role, m.content) for m in detail.messages]
+
+    def types(self) -> list[str]:
+        assert self.client.flush(5)
+        return [e["type"] for e in self.collector.store.events()]
+
+
+@pytest.fixture
+def env(collector: RunningCollector) -> Iterator[Env]:
+    e = Env(collector)
+    yield e
+    for engine in e.engines:
+        engine.close()
+    e.client.close(2)
+
+
+def u(text: str) -> ChatItem:
+    return ChatItem(USER, text)
+
+
+def a(text: str) -> ChatItem:
+    return ChatItem(ASSISTANT, text)
+
+
+def turn(engine: SessionEngine, items: list[ChatItem], reply: str, **kwargs: Any) -> MessageRef | None:
+    t = engine.begin_turn(partition="p", messages=items, **kwargs)
+    return engine.end_turn(t, reply)
+
+
+def test_tool_steps_thread_but_are_not_logged(env: Env) -> None:
+    engine = env.engine()
+    history = [u("weather in Oslo?")]
+    t1 = engine.begin_turn(partition="p", messages=history)
+    assert engine.end_turn(t1, None, tool_call_ids=["call_1"]) is None  # only tool calls: not logged
+    history += [ChatItem(TOOL_CALLS, "call_1"), ChatItem(TOOL_RESULT, "call_1")]
+    ref = turn(engine, history, "It is sunny.")
+    assert ref is not None and ref.message_index == 2
+    assert env.transcript(ref.session_id) == [
+        (1, "user", "weather in Oslo?"),
+        (2, "assistant", "It is sunny."),
+    ]
+
+
+def test_overflow_closes_the_least_recently_active_session(env: Env) -> None:
+    engine = env.engine(store=InMemorySessionStore(60, max_sessions=2))
+    refs = [turn(engine, [u(f"conversation {i}")], f"reply {i}") for i in range(3)]
+    assert all(r is not None for r in refs)
+    assert env.types().count("session_close") == 1
+    first = refs[0]
+    assert first is not None and env.collector.store.session(first.session_id).closed
+
+
+def test_one_scheduler_thread_closes_every_idle_session(env: Env) -> None:
+    engine = env.engine(session_timeout=0.3)
+    before = {t.name for t in threading.enumerate()}
+    for i in range(20):
+        turn(engine, [u(f"idle {i}")], "ok")
+    ours = [t for t in threading.enumerate() if t.name == "align-sessions"]
+    assert len(ours) <= len([n for n in before if n == "align-sessions"]) + 1
+    deadline = time.monotonic() + 5
+    while env.types().count("session_close") < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert env.types().count("session_close") == 20
+
+
+def test_late_regeneration_never_reuses_an_index(env: Env) -> None:
+    engine = env.engine(settle_seconds=0)  # logged at once: a regeneration comes too late
+    history = [u("hi")]
+    first = turn(engine, history, "first take")
+    history += [a("first take"), u("more")]
+    turn(engine, history, "second")
+    again = turn(engine, history, "second, regenerated")  # after it was logged
+    assert first is not None and again is not None and again.message_index == 4
+    assert engine.stats()["late_regeneration"] == 1
+    turn(engine, [*history, a("second, regenerated"), u("and then")], "done")  # still threads
+    assert env.transcript(first.session_id) == [
+        (1, "user", "hi"),
+        (2, "assistant", "first take"),
+        (3, "user", "more"),
+        (4, "assistant", "second"),
+        (5, "user", "and then"),
+        (6, "assistant", "done"),
+    ]
+
+
+def test_pending_reply_settles_and_latest_regeneration_wins(env: Env) -> None:
+    engine = env.engine(settle_seconds=0.2, tick_interval=0.05)
+    t = engine.begin_turn(partition="p", messages=[u("hi")])
+    engine.end_turn(t, "take one")
+    t = engine.begin_turn(partition="p", messages=[u("hi"), a("take one"), u("again")])
+    engine.end_turn(t, "take A")
+    t = engine.begin_turn(partition="p", messages=[u("hi"), a("take one"), u("again")])
+    assert t.regenerating
+    engine.end_turn(t, "take B")
+    time.sleep(0.5)  # settle window passes without another request: the latest take is logged
+    assert env.client.flush(5)
+    detail = env.collector.store.session(t.session_id)
+    assert [(m.index, m.content) for m in detail.messages] == [
+        (1, "hi"),
+        (2, "take one"),
+        (3, "again"),
+        (4, "take B"),
+    ]
+
+
+def test_conversation_delta_mode_retry_and_long_ids(env: Env) -> None:
+    engine = env.engine()
+    long_id = "conv_" + "x" * 80
+    t = engine.begin_turn(partition="p", messages=[u("one")], session_id=long_id, delta=True)
+    engine.fail_turn(t)
+    t = engine.begin_turn(partition="p", messages=[u("one")], session_id=long_id, delta=True)  # the retry
+    engine.end_turn(t, "reply one")
+    turn(engine, [u("two")], "reply two", session_id=long_id, delta=True)
+    assert len(t.session_id) <= 64 and t.session_id.startswith("h_")
+    assert env.transcript(t.session_id) == [
+        (1, "user", "one"),
+        (2, "assistant", "reply one"),
+        (3, "user", "two"),
+        (4, "assistant", "reply two"),
+    ]
+
+
+def test_register_ref_and_feedback_by_run_id(env: Env) -> None:
+    engine = env.engine(settle_seconds=60)
+    ref = turn(engine, [u("rate this")], "a reply")
+    assert ref is not None
+    run_id = uuid.uuid4()
+    engine.register_ref(str(run_id), ref)
+    assert engine.message_ref(str(run_id)) == ref
+    engine.send_feedback(ref, "thumbs_down", key=str(run_id))  # logs the held reply first
+    assert env.client.flush(5)
+    detail = env.collector.store.session(ref.session_id)
+    assert [(m.index, [f.type for f in m.feedback]) for m in detail.messages] == [
+        (1, []),
+        (2, ["thumbs_down"]),
+    ]
+
+
+def test_redact_applies_to_every_message(env: Env) -> None:
+    engine = env.engine(redact=lambda text, role: f"[{role}] {text.upper()}")
+    ref = turn(engine, [u("secret")], "reply")
+    assert ref is not None
+    assert env.transcript(ref.session_id) == [
+        (1, "user", "[user] SECRET"),
+        (2, "assistant", "[assistant] REPLY"),
+    ]
+
+
+def test_close_logs_pending_and_closes_sessions(env: Env) -> None:
+    engine = env.engine(settle_seconds=60)
+    ref = turn(engine, [u("bye")], "goodbye")
+    engine.close()
+    assert ref is not None
+    assert env.transcript(ref.session_id)[-1] == (2, "assistant", "goodbye")
+    assert env.types().count("session_close") == 1
+
+
+def test_store_expires_and_bounds_threading_points() -> None:
+    store = InMemorySessionStore(0.05, max_threads=3, max_responses=2)
+    from align_instrument.sessions import ThreadPoint
+
+    for i in range(5):
+        store.put_thread(bytes([i]), ThreadPoint("s", i))
+    assert store.sizes()["threads"] == 3
+    assert store.get_thread(bytes([0])) is None and store.get_thread(bytes([4])) == ThreadPoint("s", 4)
+    time.sleep(0.1)
+    assert store.get_thread(bytes([4])) is None
+
+
+def test_scope_contexts() -> None:
+    seen: list[Any] = []
+
+    @session("agen")
+    async def agen():  # type: ignore[no-untyped-def]
+        yield current_scope().session_id  # type: ignore[union-attr]
+        yield current_scope().session_id  # type: ignore[union-attr]
+
+    async def main() -> None:
+        async for item in agen():
+            seen.append(item)
+            seen.append(current_scope())
+        with session("outer"):
+            seen.append(await asyncio.create_task(asyncio.sleep(0, current_scope().session_id)))  # type: ignore[union-attr]
+            with session("inner"):
+                seen.append(current_scope().session_id)  # type: ignore[union-attr]
+            seen.append(current_scope().session_id)  # type: ignore[union-attr]
+
+    asyncio.run(main())
+    assert seen == ["agen", None, "agen", None, "outer", "inner", "outer"]
+    with session("threaded"):
+        ctx = contextvars.copy_context()
+    result: list[Any] = []
+    worker = threading.Thread(target=ctx.run, args=(lambda: result.append(current_scope().session_id),))  # type: ignore[union-attr]
+    worker.start()
+    worker.join()
+    assert result == ["threaded"]
+    with pytest.raises(align.ValidationError):
+        session("x" * 65)
