@@ -140,13 +140,13 @@ def check_message_index(value: object) -> int:
 
 
 def check_role(value: object) -> str:
-    if value not in ROLES or not isinstance(value, str):
+    if not isinstance(value, str) or value not in ROLES:
         raise ValidationError("role", "must be 'user' or 'assistant'", value)
     return value
 
 
 def check_feedback_type(value: object) -> str:
-    if value not in FEEDBACK_TYPES or not isinstance(value, str):
+    if not isinstance(value, str) or value not in FEEDBACK_TYPES:
         raise ValidationError("feedback_type", "must be 'thumbs_up' or 'thumbs_down'", value)
     return value
 

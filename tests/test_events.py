@@ -129,11 +129,11 @@ def test_message_index_rules(client: align.AlignClient) -> None:
 
 
 def test_role_content_feedback_type(client: align.AlignClient) -> None:
-    for bad_role in ["system", "USER", "", None]:
+    for bad_role in ["system", "USER", "", None, ["user"]]:
         rejected(client.create_message, "s", 1, bad_role, "hi", field="role", rule="'user' or 'assistant'")
     rejected(client.create_message, "s", 1, "user", "", field="content", rule="required")
     rejected(client.create_message, "s", 1, "user", None, field="content", rule="string")
-    for bad_type in ["up", "THUMBS_UP", None]:
+    for bad_type in ["up", "THUMBS_UP", None, ["thumbs_up"], {}]:
         rejected(client.create_message_feedback, "s", 1, bad_type, field="feedback_type", rule="thumbs_up")
         rejected(client.create_session_feedback, "s", bad_type, field="feedback_type", rule="thumbs_up")
 
