@@ -206,6 +206,9 @@ def _resolve(obj: object) -> tuple[MessageRef | None, str | None]:
         key = str(obj)
     else:
         method: Callable[[], tuple[MessageRef | None, str | None]] | None = getattr(obj, REF_METHOD, None)
+        if method is None:
+            # A ``.stream()`` helper (ChatCompletionStream / ResponseStream) wraps our stream proxy.
+            method = getattr(getattr(obj, "_raw_stream", None), REF_METHOD, None)
         if method is not None:
             try:
                 return method()

@@ -186,6 +186,7 @@ def test_stream_helper_exited_early_logs_partial(harness) -> None:  # type: igno
     assert content == "You said: "
     assert props["incomplete"] == "true"
     assert stream.current_completion_snapshot.choices[0].message.content == "You said: "
+    assert align.message_ref(stream) == align.MessageRef(align.current_session(), 2)
 
 
 def test_async_stream_helper_exited_early(harness) -> None:  # type: ignore[no-untyped-def]
