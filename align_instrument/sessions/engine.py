@@ -216,8 +216,13 @@ class SessionEngine:
             The :class:`Turn` to end with :meth:`end_turn` or :meth:`fail_turn`.
 
         Raises:
-            Nothing of the provider's; our own errors propagate to the caller, which must run this
-            inside ``capture_internal_exceptions`` and go on without capturing.
+            Nothing of the provider's; our own errors propagate to the caller, which must contain
+            them (``capture_internal_exceptions``) and go on without capturing.
+
+        Example:
+            >>> turn = engine.begin_turn(partition="api-key-hash", messages=[ChatItem("user", "Hi")])
+            >>> turn.session_id, turn.reply_index
+            ('6c1f...', 2)
         """
         scope = current_scope()
         if scope is not None:
@@ -270,6 +275,10 @@ class SessionEngine:
 
         Returns:
             Where the reply is logged, or None when it has no text or the turn was already ended.
+
+        Example:
+            >>> engine.end_turn(turn, "Hello!", properties={"model": "gpt-4o-mini"}, response_id="chatcmpl-1")
+            MessageRef(session_id='6c1f...', message_index=2)
         """
         if turn.done:
             return turn.ref
@@ -330,17 +339,30 @@ class SessionEngine:
 
     def fail_turn(self, turn: Turn) -> None:
         """The provider call failed: nothing more is logged (the user message already was, and a
-        retry of the same request will not log it again)."""
+        retry of the same request will not log it again).
+
+        Example:
+            >>> engine.fail_turn(turn)
+        """
         turn.done = True
 
     def register_ref(self, key: str, ref: MessageRef) -> None:
         """Map another key (e.g. a LangChain run id, as ``str(run_id)``) to a logged message, so
-        that ``message_ref(key)`` and ``feedback(key, ...)`` find it."""
+        that ``message_ref(key)`` and ``feedback(key, ...)`` find it (bounded, expires with the session).
+
+        Example:
+            >>> engine.register_ref(str(run_id), ref)
+        """
         self.store.put_response(key, ResponsePoint(ref.session_id, ref.message_index + 1, ref.message_index))
 
     def message_ref(self, key: str) -> MessageRef | None:
         """The message logged for a response id / registered key, or None (unknown, expired, or the
-        response had no text)."""
+        response had no text).
+
+        Example:
+            >>> engine.message_ref("chatcmpl-1")
+            MessageRef(session_id='6c1f...', message_index=2)
+        """
         point = self.store.get_response(key)
         if point is None or point.message_index is None:
             return None
