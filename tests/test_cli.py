@@ -91,24 +91,46 @@ def test_missing_database_is_a_clear_error(tmp_path: Path, capsys: pytest.Captur
     assert not Path(missing).exists()
 
 
-def test_demo_runs_offline_and_prints_the_transcript(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_demo_runs_the_automatic_path_offline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     db = tmp_path / "demo.db"
     assert main(["demo", "--db", str(db)]) == 0
     captured = capsys.readouterr()
     assert "[1/3]" in captured.err and "done in" in captured.err
-    assert "[1] user: How do I reset my password?" in captured.out
-    assert "feedback: thumbs_down" in captured.out and "session feedback: thumbs_up" in captured.out
-    assert f"align-instrument serve --db {db}" in captured.out
+    assert "local OpenAI-compatible endpoint" in captured.err
+    out = captured.out
+    # autoinstrument() threaded the three re-sent-history calls into one session, new messages only
+    assert "[1] user: How do I reset my password?" in out
+    assert "[5] user: Found it, thanks!" in out and "[7]" not in out.split("Session demo-billing")[0]
+    assert "feedback: thumbs_down" in out and "feedback: thumbs_up" in out
+    assert "model=local-demo" in out
+    assert "assistant: billing-bot" in out  # the align.session(...) scope, streamed reply
+    assert "Session demo-langchain-" in out  # the LangChain handler
+    assert f"align-instrument serve --db {db}" in out
     assert main(["sessions", "--db", str(db)]) == 0
-    assert "demo-user" in capsys.readouterr().out
+    listing = capsys.readouterr().out
+    assert "demo-user" in listing and "demo-user-2" in listing and "demo-user-3" in listing
+
+
+def test_demo_without_openai_falls_back_to_the_explicit_api(tmp_path: Path) -> None:
+    script = (
+        "import sys; sys.modules['openai'] = None\n"  # as if the package were not installed
+        "from align_instrument.cli import main\n"
+        f"raise SystemExit(main(['demo', '--db', {str(tmp_path / 'demo.db')!r}]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "using the explicit API instead" in result.stderr
+    assert "[6] assistant: (canned answer to: Found it, thanks!)" in result.stdout
 
 
 def test_demo_without_db_uses_a_new_temp_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     assert main(["demo"]) == 0
     created = list(tmp_path.glob("align-demo-*/align-demo.db"))
     assert len(created) == 1
