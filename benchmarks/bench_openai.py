@@ -13,12 +13,13 @@ What it does, in one run:
 - for each instrumentor (``none``, ``align``, ``openinference``, ``langfuse``) starts a fresh
   worker subprocess (patches never stack) that drives the real ``openai`` SDK through chat
   conversations of 7 turns (each call sends the whole history: system + up to 13 messages),
-  non-streaming and streaming, alternating uninstrumented and instrumented conversations
-  (instrument/uninstrument between conversations; Langfuse, which patches at import, is turned
-  on and off by swapping the class attributes its import changed);
-- reports, per instrumentor, the added app-thread CPU time per call (median with minus median
-  without; the 7th-turn call, i.e. a 7-turn history, and all turns) and the added wall time
-  (noisy when other processes load the machine: CPU time is the robust measure);
+  non-streaming and streaming. Two conversations advance call by call, one instrumented and one
+  not: the instrumentor is installed once, and turned on and off between calls by swapping the
+  SDK class attributes its installation changed (same mechanism for all; its state stays alive);
+- reports, per instrumentor, the added app-thread CPU time per call: the median of the paired
+  differences (instrumented call minus the uninstrumented call next to it), for the 7th-turn call
+  (a 7-turn history) and over all turns; and the added wall time the same way (noisier when other
+  processes load the machine: CPU time is the robust measure);
 - then makes ``--memory-calls`` instrumented calls (half streaming) and reports the process CPU
   per call (all threads: exporters and delivery included; in brackets the difference to
   ``none``) and the RSS growth between the first 1,000 calls and the end (flat = bounded state).
@@ -38,7 +39,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 INSTRUMENTORS = ("none", "align", "openinference", "langfuse")
@@ -104,20 +104,54 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _patchable_classes() -> list[type]:
+    """The SDK classes any of the instrumentors patches for these calls."""
+    import openai
+    from openai._base_client import AsyncAPIClient, SyncAPIClient
+    from openai.lib.streaming.chat._completions import AsyncChatCompletionStream, ChatCompletionStream
+    from openai.resources.chat.completions import AsyncCompletions, Completions
+
+    return [
+        SyncAPIClient,
+        AsyncAPIClient,
+        openai.OpenAI,
+        openai.AsyncOpenAI,
+        Completions,
+        AsyncCompletions,
+        openai.Stream,
+        openai.AsyncStream,
+        ChatCompletionStream,
+        AsyncChatCompletionStream,
+    ]
+
+
 class Toggle:
-    """Turns one instrumentor on and off (when it can be turned off)."""
+    """Installs one instrumentor once, then turns it on and off call by call by swapping the SDK
+    class attributes its installation changed (the same mechanism for every instrumentor; its own
+    state, e.g. align's sessions or OTel's providers, stays alive while it is off)."""
 
     def __init__(self, name: str, sink: str) -> None:
         self.name = name
-        self.sink = sink
-        self.on_fn: Callable[[], None] = lambda: None
-        self.off_fn: Callable[[], None] = lambda: None
+        classes = _patchable_classes()
+        before = [dict(vars(cls)) for cls in classes]
+        self._install(name, sink)
+        self.changes = [
+            (cls, attr, old.get(attr), value)
+            for cls, old in zip(classes, before, strict=True)
+            for attr, value in vars(cls).items()
+            if old.get(attr) is not value and not attr.startswith("__abstract")
+        ]
+        if name != "none":
+            assert self.changes, f"{name} patched nothing"
+        self.on = True
+        self.set(False)
+
+    @staticmethod
+    def _install(name: str, sink: str) -> None:
         if name == "align":
             import align_instrument as align
 
-            shared = align.AlignClient(host=sink)  # one client; the instrumentation comes and goes
-            self.on_fn = lambda: align.autoinstrument(client=shared) and None
-            self.off_fn = align.uninstrument
+            align.autoinstrument(host=sink)
         elif name == "openinference":
             from openinference.instrumentation.openai import OpenAIInstrumentor
             from opentelemetry.sdk.trace import TracerProvider
@@ -129,9 +163,7 @@ class Toggle:
 
             provider = TracerProvider()
             provider.add_span_processor(BatchSpanProcessor(DropExporter()))
-            instrumentor = OpenAIInstrumentor()
-            self.on_fn = lambda: instrumentor.instrument(tracer_provider=provider)
-            self.off_fn = instrumentor.uninstrument
+            OpenAIInstrumentor().instrument(tracer_provider=provider)
         elif name == "langfuse":
             os.environ.update(
                 {
@@ -145,58 +177,51 @@ class Toggle:
 
             logging.getLogger("langfuse").setLevel(logging.CRITICAL)
             logging.getLogger("opentelemetry").setLevel(logging.CRITICAL)
-            # Langfuse patches at import and has no uninstrument: record what its import changed
-            # on the classes these calls go through, and swap those attributes to turn it on/off.
-            import openai
-            from openai.resources.chat.completions import AsyncCompletions, Completions
-
-            classes = (Completions, AsyncCompletions, openai.Stream, openai.AsyncStream)
-            before = [dict(vars(cls)) for cls in classes]
-            import langfuse.openai  # noqa: F401
-
-            changes = [
-                (cls, name, old.get(name), value)
-                for cls, old in zip(classes, before, strict=True)
-                for name, value in vars(cls).items()
-                if old.get(name) is not value
-            ]
-            assert changes, "langfuse.openai patched nothing"
-
-            def swap(on: bool) -> None:
-                for cls, name, original, patched in changes:
-                    setattr(cls, name, patched if on else original)
-
-            swap(False)
-            self.on_fn = lambda: swap(True)
-            self.off_fn = lambda: swap(False)
-        self.on = False
+            import langfuse.openai  # noqa: F401 - patches the SDK at import
 
     def set(self, on: bool) -> None:
         if on != self.on:
-            (self.on_fn if on else self.off_fn)()
+            for cls, attr, original, patched in self.changes:
+                if original is None:
+                    if on:
+                        setattr(cls, attr, patched)
+                    else:
+                        delattr(cls, attr)
+                else:
+                    setattr(cls, attr, patched if on else original)
             self.on = on
 
 
-def _conversation(client: Any, stream: bool, tag: str) -> list[tuple[int, int]]:
-    """One 7-turn conversation; per call: (wall ns, app-thread CPU ns), the reply fully read."""
-    history: list[dict[str, str]] = [{"role": "system", "content": "You are a helpful assistant. Be brief."}]
-    times = []
-    for turn in range(TURNS):
-        history.append(
-            {"role": "user", "content": f"{tag} question {turn}: what about the next step of this plan?"}
+def _call(client: Any, history: list[dict[str, str]], stream: bool) -> tuple[int, int, str]:
+    """One call with the reply fully read: (wall ns, app-thread CPU ns, reply text)."""
+    start, cpu = time.perf_counter_ns(), time.thread_time_ns()
+    if stream:
+        text = "".join(
+            c.choices[0].delta.content or ""
+            for c in client.chat.completions.create(model="local", messages=history, stream=True)
+            if c.choices
         )
-        start, cpu = time.perf_counter_ns(), time.thread_time_ns()
-        if stream:
-            text = "".join(
-                c.choices[0].delta.content or ""
-                for c in client.chat.completions.create(model="local", messages=history, stream=True)
-                if c.choices
-            )
-        else:
-            text = client.chat.completions.create(model="local", messages=history).choices[0].message.content
-        times.append((time.perf_counter_ns() - start, time.thread_time_ns() - cpu))
-        history.append({"role": "assistant", "content": text})
-    return times
+    else:
+        text = (
+            client.chat.completions.create(model="local", messages=history).choices[0].message.content or ""
+        )
+    return time.perf_counter_ns() - start, time.thread_time_ns() - cpu, text
+
+
+def _question(tag: str, turn: int) -> dict[str, str]:
+    return {"role": "user", "content": f"{tag} question {turn}: what about the next step of this plan?"}
+
+
+SYSTEM = {"role": "system", "content": "You are a helpful assistant. Be brief."}
+
+
+def _conversation(client: Any, stream: bool, tag: str) -> int:
+    """One 7-turn conversation (each call sends the whole history); returns the number of calls."""
+    history = [SYSTEM]
+    for turn in range(TURNS):
+        history.append(_question(tag, turn))
+        history.append({"role": "assistant", "content": _call(client, history, stream)[2]})
+    return TURNS
 
 
 def _openai_client(llm: str) -> Any:
@@ -224,21 +249,32 @@ def worker(name: str, llm: str, sink: str, conversations: int, memory_calls: int
     toggle = Toggle(name, sink)
     client = _openai_client(llm)
     results: dict[str, Any] = {"name": name}
-    for i in range(20):  # warm up connections and imports, both ways
-        toggle.set(i % 2 == 1)
-        _conversation(client, False, f"warm{i}")
-        _conversation(client, True, f"warm{i}")
-    # Alternate conversation by conversation, so that drift and noise hit both sides alike.
+    for i in range(10):  # warm up connections and imports, both ways
+        for on in (False, True):
+            toggle.set(on)
+            _conversation(client, False, f"warm{i}")
+            _conversation(client, True, f"warm{i}")
+    # Two conversations advance side by side, call by call: one always instrumented, one never,
+    # so that drift and noise on a shared machine hit both sides alike.
     samples: dict[tuple[bool, bool], list[list[tuple[int, int]]]] = {
         (s, on): [] for s in (False, True) for on in (False, True)
     }
-    for n in range(2 * conversations):
-        on = n % 2 == 1
-        toggle.set(on)
+    for n in range(conversations):
         if n % 20 == 0:
             gc.collect()
         for stream in (False, True):
-            samples[(stream, on)].append(_conversation(client, stream, f"c{n}"))
+            histories = {False: [SYSTEM], True: [SYSTEM]}
+            times: dict[bool, list[tuple[int, int]]] = {False: [], True: []}
+            for turn in range(TURNS):
+                for on in (False, True) if (n + turn) % 2 == 0 else (True, False):
+                    toggle.set(on)
+                    history = histories[on]
+                    history.append(_question(f"c{n}{'on' if on else 'off'}", turn))
+                    wall, cpu, text = _call(client, history, stream)
+                    times[on].append((wall, cpu))
+                    history.append({"role": "assistant", "content": text})
+            for on in (False, True):
+                samples[(stream, on)].append(times[on])
     for stream in (False, True):
         kind = "stream" if stream else "nonstream"
         for on in (False, True):
@@ -248,9 +284,19 @@ def worker(name: str, llm: str, sink: str, conversations: int, memory_calls: int
                 results[f"{kind}_{side}_{metric}_turn7_us"] = (
                     statistics.median(t[-1][which] for t in convs) / 1000
                 )
-                results[f"{kind}_{side}_{metric}_all_us"] = (
-                    statistics.median(x[which] for t in convs for x in t) / 1000
+        # Added time: the median of the paired differences (instrumented call minus the
+        # uninstrumented call made right next to it, same turn), which cancels the machine's drift.
+        pairs = list(zip(samples[(stream, True)], samples[(stream, False)], strict=True))
+        for metric, which in (("wall", 0), ("cpu", 1)):
+            results[f"{kind}_added_{metric}_turn7_us"] = (
+                statistics.median(on[-1][which] - off[-1][which] for on, off in pairs) / 1000
+            )
+            results[f"{kind}_added_{metric}_all_us"] = (
+                statistics.median(
+                    a[which] - b[which] for on, off in pairs for a, b in zip(on, off, strict=True)
                 )
+                / 1000
+            )
     # Memory: instrumented calls, RSS after the first 1,000 and at the end.
     toggle.set(True)
     process_cpu = time.process_time_ns()
@@ -258,11 +304,10 @@ def worker(name: str, llm: str, sink: str, conversations: int, memory_calls: int
     rss_1k = 0
     conversation = 0
     while calls < memory_calls:
-        for _ in _conversation(client, conversation % 2 == 1, f"m{conversation}"):
-            calls += 1
-            if calls == 1000:
-                gc.collect()
-                rss_1k = _rss_bytes()
+        calls += _conversation(client, conversation % 2 == 1, f"m{conversation}")
+        if rss_1k == 0 and calls >= 1000:
+            gc.collect()
+            rss_1k = _rss_bytes()
         conversation += 1
     results["process_cpu_per_call_us"] = (time.process_time_ns() - process_cpu) / calls / 1000
     gc.collect()
@@ -360,18 +405,19 @@ def report(transport: str, rows: list[dict[str, Any]], conversations: int, memor
     """Print one markdown table (and the ratios) for one transport."""
 
     def added(row: dict[str, Any], kind: str, metric: str, scope: str = "turn7") -> float:
-        return float(row[f"{kind}_on_{metric}_{scope}_us"] - row[f"{kind}_off_{metric}_{scope}_us"])
+        return float(row[f"{kind}_added_{metric}_{scope}_us"])
 
     none = next((r for r in rows if r["name"] == "none"), None)
     print(
         f"\n### OpenAI chat completions, local_llm over {transport}: {conversations} conversations of "
         f"{TURNS} turns per "
-        "mode, instrumented and not, alternating. Medians, microseconds. 'CPU' is the app thread's CPU time "
-        "per call (robust to other load on the machine); 'wall' is elapsed time per call.\n"
+        "mode, instrumented and not, interleaved call by call. 'Added' = median of paired differences, "
+        "microseconds. 'CPU' is the app thread's CPU time per call (robust to other load on the "
+        "machine); 'wall' is elapsed time per call.\n"
     )
     print(
-        "| instrumentor | non-stream call, wall | added CPU, 7-turn history | added CPU, all turns | added wall "
-        "| stream call, wall | added CPU, 7-turn history | added CPU, all turns | added wall "
+        "| instrumentor | non-stream call, wall | added CPU, 7-turn history | added CPU, all turns "
+        "| added wall | stream call, wall | added CPU, 7-turn history | added CPU, all turns | added wall "
         f"| process CPU per call, {memory_calls:,} calls | RSS after 1k -> after {memory_calls:,} calls |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -396,9 +442,9 @@ def report(transport: str, rows: list[dict[str, Any]], conversations: int, memor
             best = min(peers, key=lambda r: added(r, kind, "cpu"))
             ratio = added(ours, kind, "cpu") / max(added(best, kind, "cpu"), 1e-9)
             print(
-                f"- {kind}: align adds {added(ours, kind, 'cpu'):+.0f} us of app-thread CPU per call (7-turn "
-                f"history) vs best peer {best['name']} {added(best, kind, 'cpu'):+.0f} us -> ratio {ratio:.2f} "
-                "(target <= 0.33)"
+                f"- {kind}: align adds {added(ours, kind, 'cpu'):+.0f} us of app-thread CPU per call "
+                f"(7-turn history) vs best peer {best['name']} {added(best, kind, 'cpu'):+.0f} us "
+                f"-> ratio {ratio:.2f} (target <= 0.33)"
             )
         print(f"- align store after the memory run: {ours.get('align_store')}")
         print(f"- align client stats: {ours.get('align_stats')}")

@@ -58,8 +58,10 @@ def chain_hash(previous: bytes, kind: str, text: str) -> bytes:
     return h.digest()
 
 
-_MAX_CACHED = 50_000
-_cache: dict[tuple[bytes, str, str], bytes] = {}
+_MAX_CACHED = 8192
+# Keyed by the text's (cached) Python hash and length, not the text: the memo must not keep the
+# app's messages alive. A 64-bit collision at the same prefix is not a practical concern.
+_cache: dict[tuple[bytes, str, int, int], bytes] = {}
 
 
 def chain_hashes(root: bytes, items: Sequence[ChatItem]) -> list[bytes]:
@@ -67,14 +69,14 @@ def chain_hashes(root: bytes, items: Sequence[ChatItem]) -> list[bytes]:
 
     Apps re-send their whole history on every call, so each step is memoised: a dict look-up (the
     strings' hashes are cached by Python) instead of a blake2b digest per message per call. The
-    memo is bounded (cleared when full).
+    memo is bounded (cleared when full) and holds no reference to the texts.
     """
     out: list[bytes] = []
     append = out.append
     cache = _cache
     h = root
     for kind, text in items:
-        key = (h, kind, text)
+        key = (h, kind, hash(text), len(text))
         found = cache.get(key)
         if found is None:
             digest = blake2b(h, digest_size=HASH_BYTES)

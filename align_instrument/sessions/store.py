@@ -50,7 +50,7 @@ class ResponsePoint(NamedTuple):
     message_index: int | None
 
 
-@dataclass
+@dataclass(slots=True)
 class SessionState:
     """Per-session state. ``last_reply_index`` is the index reserved by the latest assistant reply
     (0 before any); ``last_activity`` is wall-clock seconds (comparable across processes)."""
