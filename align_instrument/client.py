@@ -226,6 +226,9 @@ class AlignClient:
     def close_session(self, session_id: str) -> None:
         """Record the end of a session (``session_close``).
 
+        Args:
+            session_id: the session to close.
+
         Raises:
             ValidationError: ``session_id`` breaks its rule.
 
@@ -259,6 +262,10 @@ class AlignClient:
     def create_session_feedback(self, session_id: str, feedback_type: str) -> None:
         """Record thumbs up/down on a whole session (``feedback_create``, target ``TARGET_SESSION``).
 
+        Args:
+            session_id: the rated session.
+            feedback_type: ``FEEDBACK_THUMBS_UP`` or ``FEEDBACK_THUMBS_DOWN``.
+
         Raises:
             ValidationError: a field breaks its rule.
 
@@ -271,6 +278,9 @@ class AlignClient:
     def flush(self, timeout_seconds: float | None = 5) -> bool:
         """Deliver now what is buffered; wait at most ``timeout_seconds``.
 
+        Args:
+            timeout_seconds: how long to wait (``None``: 5). Delivery goes on in the background after.
+
         Returns:
             True when every event enqueued before the call was delivered (accepted by the server).
 
@@ -282,6 +292,10 @@ class AlignClient:
 
     def close(self, timeout_seconds: float | None = 5) -> bool:
         """Flush, then shut the client down; later calls are dropped (counted) with one warning.
+
+        Args:
+            timeout_seconds: how long to wait for delivery (``None``: 5); what is left then is lost
+                and counted as ``dropped["shutdown"]``.
 
         Returns:
             True only when everything was delivered and no batch is still in flight.
@@ -308,7 +322,14 @@ class AlignClient:
     # --- for the instrumentations ----------------------------------------------------------------------
 
     def record_internal_error(self, kind: str) -> None:
-        """Count an error caught inside the instrumentation (shown in ``stats()``)."""
+        """Count an error caught inside the instrumentation (shown in ``stats()["internal_errors"]``).
+
+        Args:
+            kind: a short name of where it happened, e.g. ``"openai_stream"``.
+
+        Example:
+            >>> client.record_internal_error("openai_stream")
+        """
         self._internal_errors[kind] = self._internal_errors.get(kind, 0) + 1
 
     def _claim_index(self, session_id: str, message_index: int) -> None:
@@ -339,6 +360,16 @@ class Config:
 
     Buffer and batch sizes are taken as minimums (bigger is better here); ``api_max_retries``
     is a minimum too: transient failures are retried until delivered or closed.
+
+    Args:
+        flush_interval_ms: longest wait before a partly filled batch is sent.
+        flush_batch_size: events per request (at least 500 are sent together here).
+        flush_timeout_seconds: default timeout of ``flush()`` and ``close()``.
+        max_buffer_size: buffered events (at least 100,000 here; never blocks, drops when full).
+        api_max_retries: accepted for compatibility; retries go on until delivered or closed.
+
+    Example:
+        >>> Config(flush_interval_ms=1000, flush_batch_size=100)
     """
 
     def __init__(
@@ -358,6 +389,15 @@ class Config:
 
 class AlignAI(AlignClient):
     """Drop-in for the official SDK's ``alignai.AlignAI``: same constructor, same methods.
+
+    Args:
+        project_id: Align project id; defaults to ``ALIGNAI_PROJECT_ID``.
+        api_key: Align API key; defaults to ``ALIGNAI_API_KEY``.
+        api_host: API host; defaults to ``ALIGNAI_HOST``, then ``https://api.impaction.ai``.
+        config: a :class:`Config`; the official defaults when None.
+
+    Raises:
+        ConfigurationError: as for :class:`AlignClient`.
 
     Example:
         >>> from align_instrument import AlignAI, Config   # was: from alignai import AlignAI
@@ -393,11 +433,29 @@ class AlignAI(AlignClient):
         super().open_session(session_id, user_id, assistant_id, custom_properties)
 
     def flush(self, timeout_seconds: float | None = None) -> bool:
+        """As :meth:`AlignClient.flush`, the timeout defaulting to ``config.flush_timeout_seconds``.
+
+        Args:
+            timeout_seconds: how long to wait; ``None`` takes the config's.
+
+        Example:
+            >>> client.flush()
+            True
+        """
         return super().flush(
             self.config.flush_timeout_seconds if timeout_seconds is None else timeout_seconds
         )
 
     def close(self, timeout_seconds: float | None = None) -> bool:
+        """As :meth:`AlignClient.close`, the timeout defaulting to ``config.flush_timeout_seconds``.
+
+        Args:
+            timeout_seconds: how long to wait; ``None`` takes the config's.
+
+        Example:
+            >>> client.close()
+            True
+        """
         return super().close(
             self.config.flush_timeout_seconds if timeout_seconds is None else timeout_seconds
         )

@@ -17,9 +17,13 @@ from datetime import datetime, timezone
 from typing import Any, Final
 
 ROLE_USER = "user"
+"""``role`` of a message the end user wrote (``create_message(..., role=ROLE_USER, ...)``)."""
 ROLE_ASSISTANT = "assistant"
+"""``role`` of a message the assistant answered."""
 FEEDBACK_THUMBS_UP = "thumbs_up"
+"""``feedback_type`` of a positive rating (``create_message_feedback(s, i, FEEDBACK_THUMBS_UP)``)."""
 FEEDBACK_THUMBS_DOWN = "thumbs_down"
+"""``feedback_type`` of a negative rating."""
 DEFAULT_ASSISTANT_ID = "DEFAULT"
 
 ROLES = frozenset({ROLE_USER, ROLE_ASSISTANT})
