@@ -9,9 +9,21 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Callable
 
 from .._internal import logger
+
+_tickers: weakref.WeakSet[Ticker] = weakref.WeakSet()
+
+
+def _reset_tickers_in_child() -> None:
+    for ticker in list(_tickers):
+        ticker._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_tickers_in_child)
 
 
 class Ticker:
@@ -31,20 +43,26 @@ class Ticker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = 0
+        self._running = False
 
     def ensure_started(self) -> None:
-        """Start the thread if it is not running in this process (cheap when it is)."""
-        thread = self._thread
-        if thread is not None and self._pid == os.getpid() and not self._stop.is_set():
+        """Start the thread if it is not running in this process (cheap when it is: no syscall)."""
+        if self._running:
             return
         with self._lock:
-            if self._stop.is_set():
-                return
-            if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+            if self._stop.is_set() or self._running:
                 return
             self._pid = os.getpid()
             self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
             self._thread.start()
+            self._running = True
+            _tickers.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        # Threads do not survive fork(): the next ensure_started() starts a new one.
+        self._running = False
+        self._thread = None
+        self._lock = threading.Lock()
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
