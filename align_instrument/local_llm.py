@@ -537,7 +537,11 @@ class RunningLLM:
         return f"RunningLLM(base_url={self.base_url!r})"
 
     def stop(self) -> None:
-        """Stop serving and release the port (idempotent)."""
+        """Stop serving and release the port (idempotent).
+
+        Example:
+            >>> llm.stop()
+        """
         if self._thread.is_alive():
             self._server.shutdown()
             self._thread.join(2)

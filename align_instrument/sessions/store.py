@@ -28,7 +28,12 @@ V = TypeVar("V")
 
 
 class MessageRef(NamedTuple):
-    """Where a captured message was logged: feed it to ``create_message_feedback``."""
+    """Where a captured message was logged: feed it to ``create_message_feedback``.
+
+    Attributes:
+        session_id: the Align session the message was logged in.
+        message_index: its index in that session.
+    """
 
     session_id: str
     message_index: int
