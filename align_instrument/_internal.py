@@ -6,8 +6,6 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Protocol
 
 logger = logging.getLogger("align_instrument")
@@ -39,21 +37,48 @@ class RateLimitedLog:
 _logged_kinds: set[str] = set()
 
 
-@contextmanager
-def capture_internal_exceptions(counter: ErrorCounter | None, kind: str) -> Iterator[None]:
-    """Run instrumentation code; an exception in it is counted and logged once per kind at debug.
+def report_internal_error(counter: ErrorCounter | None, kind: str) -> None:
+    """Count the exception being handled and log it once per kind at debug.
 
+    For hot paths: a plain ``try`` costs nothing until something fails. Call only from an
+    ``except Exception:`` block around our own code.
+
+    Example:
+        >>> try:
+        ...     risky()
+        ... except Exception:
+        ...     report_internal_error(client, "openai_request")
+    """
+    if counter is not None:
+        with contextlib.suppress(Exception):  # counting must not fail either
+            counter.record_internal_error(kind)
+    if kind not in _logged_kinds:
+        _logged_kinds.add(kind)
+        logger.debug("align_instrument internal error in %s (logged once per kind)", kind, exc_info=True)
+
+
+class capture_internal_exceptions:
+    """``with capture_internal_exceptions(client, "kind"):`` runs instrumentation code; an exception
+    in it is counted and logged once per kind at debug, never raised to the host app.
+
+    A class rather than ``@contextmanager``: entering and leaving costs well under a microsecond.
     The host app's own exceptions must never pass through here: wrap only our code.
     """
-    try:
-        yield
-    except Exception:
-        if counter is not None:
-            with contextlib.suppress(Exception):  # counting must not fail either
-                counter.record_internal_error(kind)
-        if kind not in _logged_kinds:
-            _logged_kinds.add(kind)
-            logger.debug("align_instrument internal error in %s (logged once per kind)", kind, exc_info=True)
+
+    __slots__ = ("_counter", "_kind")
+
+    def __init__(self, counter: ErrorCounter | None, kind: str) -> None:
+        self._counter = counter
+        self._kind = kind
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        if exc_type is None or not issubclass(exc_type, Exception):
+            return False
+        report_internal_error(self._counter, self._kind)
+        return True
 
 
 def redact_key(text: str, api_key: str | None) -> str:

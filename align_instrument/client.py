@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
 
 from . import events as ev
-from ._internal import logger
+from ._internal import logger, report_internal_error
 from .delivery import Delivery, DeliveryOptions, is_loopback
 from .wire import COLLECT_EVENTS_PATH
 
@@ -105,6 +106,7 @@ class AlignClient:
         self._used_indexes: dict[str, set[int]] = {}  # insertion order: oldest session first
         self._recent_sessions = recent_sessions
         self._internal_errors: dict[str, int] = {}
+        self._flush_hooks: list[Callable[[], object]] = []
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(host={self.host!r}, project_id={self.project_id!r})"
@@ -288,6 +290,7 @@ class AlignClient:
             >>> client.flush(timeout_seconds=2)
             True
         """
+        self._run_flush_hooks()
         return self._delivery.flush(5.0 if timeout_seconds is None else float(timeout_seconds))
 
     def close(self, timeout_seconds: float | None = 5) -> bool:
@@ -304,6 +307,7 @@ class AlignClient:
             >>> client.close()
             True
         """
+        self._run_flush_hooks()
         return self._delivery.close(5.0 if timeout_seconds is None else float(timeout_seconds))
 
     def stats(self) -> dict[str, Any]:
@@ -320,6 +324,37 @@ class AlignClient:
         return out
 
     # --- for the instrumentations ----------------------------------------------------------------------
+
+    def add_flush_hook(self, hook: Callable[[], object]) -> Callable[[], None]:
+        """Call ``hook`` at the start of every :meth:`flush` and :meth:`close`.
+
+        An instrumentation holding events back (a reply kept for a possible regeneration) uses it
+        to hand them over first. Errors in the hook are counted, never raised.
+
+        Args:
+            hook: a callable taking no arguments.
+
+        Returns:
+            A function that removes the hook.
+
+        Example:
+            >>> remove = client.add_flush_hook(engine.flush)
+            >>> remove()
+        """
+        self._flush_hooks.append(hook)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._flush_hooks.remove(hook)
+
+        return remove
+
+    def _run_flush_hooks(self) -> None:
+        for hook in list(self._flush_hooks):
+            try:
+                hook()
+            except Exception:
+                report_internal_error(self, "flush_hook")
 
     def record_internal_error(self, kind: str) -> None:
         """Count an error caught inside the instrumentation (shown in ``stats()["internal_errors"]``).

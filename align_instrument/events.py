@@ -176,6 +176,11 @@ def check_datetime(field: str, value: object) -> float | None:
     return value.timestamp()
 
 
+# Apps (and our instrumentations) use the same few keys over and over: skip the regex for them.
+_MAX_REMEMBERED_KEYS = 4096
+_valid_keys: set[str] = set()
+
+
 def check_custom_properties(value: object) -> dict[str, str] | None:
     """At most 10 entries, keys matching the pattern, values strings of at most 256 characters.
 
@@ -191,8 +196,11 @@ def check_custom_properties(value: object) -> dict[str, str] | None:
         )
     out: dict[str, str] = {}
     for key, raw in value.items():
-        if not isinstance(key, str) or CUSTOM_KEY_PATTERN.fullmatch(key) is None:
-            raise ValidationError("custom_properties key", "must match ^[a-zA-Z][a-zA-Z0-9_]{0,63}$", key)
+        if key not in _valid_keys:
+            if not isinstance(key, str) or CUSTOM_KEY_PATTERN.fullmatch(key) is None:
+                raise ValidationError("custom_properties key", "must match ^[a-zA-Z][a-zA-Z0-9_]{0,63}$", key)
+            if len(_valid_keys) < _MAX_REMEMBERED_KEYS:
+                _valid_keys.add(key)
         if isinstance(raw, str):
             text = raw
         elif isinstance(raw, bool):

@@ -35,7 +35,7 @@ class _Installed:
     client: AlignClient
     engine: SessionEngine
     modules: list[ModuleType] = field(default_factory=list)
-    hooked_client: bool = False
+    remove_flush_hook: Callable[[], None] | None = None
 
 
 _lock = threading.Lock()
@@ -102,7 +102,8 @@ def autoinstrument(
             assistant_properties=assistant_properties,
         )
         installed = _Installed(client, engine)
-        installed.hooked_client = _hook_client_flush(client, engine)
+        # client.flush()/close() log the replies the engine holds for a possible regeneration first.
+        installed.remove_flush_hook = client.add_flush_hook(engine.flush)
         for name in INTEGRATIONS:
             module = _import_integration(name)
             if module is None or not callable(getattr(module, "install", None)):
@@ -136,8 +137,8 @@ def uninstrument() -> None:
             installed.client.record_internal_error("uninstall")
             logger.debug("align_instrument: uninstall of %s failed", module.__name__, exc_info=True)
     installed.engine.close(close_sessions=True)
-    if installed.hooked_client:
-        _unhook_client_flush(installed.client)
+    if installed.remove_flush_hook is not None:
+        installed.remove_flush_hook()
 
 
 def active_engine() -> SessionEngine | None:
@@ -234,47 +235,6 @@ def _import_integration(name: str) -> ModuleType | None:
     except Exception:
         logger.debug("align_instrument: integration %s cannot be imported", name, exc_info=True)
     return None
-
-
-_HOOKED = "_align_flush_hooked"
-
-
-def _hook_client_flush(client: AlignClient, engine: SessionEngine) -> bool:
-    """Make ``client.flush()`` / ``client.close()`` log the engine's held replies first.
-
-    Done with instance attributes (the class is untouched; deleting them restores it). A core
-    ``AlignClient.add_flush_hook`` would make this unnecessary.
-    """
-    if getattr(client, _HOOKED, False):
-        return False
-    original_flush = client.flush
-    original_close = client.close
-
-    def flush(*args: Any, **kwargs: Any) -> bool:
-        try:
-            engine.flush()
-        except Exception:
-            client.record_internal_error("engine_flush")
-        return original_flush(*args, **kwargs)
-
-    def close(*args: Any, **kwargs: Any) -> bool:
-        try:
-            engine.flush()
-        except Exception:
-            client.record_internal_error("engine_flush")
-        return original_close(*args, **kwargs)
-
-    flush.__doc__ = original_flush.__doc__
-    close.__doc__ = original_close.__doc__
-    setattr(client, "flush", flush)  # noqa: B010 - mypy forbids assigning to a method
-    setattr(client, "close", close)  # noqa: B010
-    setattr(client, _HOOKED, True)
-    return True
-
-
-def _unhook_client_flush(client: AlignClient) -> None:
-    for name in ("flush", "close", _HOOKED):
-        client.__dict__.pop(name, None)
 
 
 __all__ = [

@@ -100,3 +100,25 @@ def test_public_constants() -> None:
     assert (align.ROLE_USER, align.ROLE_ASSISTANT) == ("user", "assistant")
     assert (align.FEEDBACK_THUMBS_UP, align.FEEDBACK_THUMBS_DOWN) == ("thumbs_up", "thumbs_down")
     assert issubclass(align.ValidationError, ValueError)
+
+
+def test_flush_hooks_run_first_and_their_errors_are_counted(server: FaultServer) -> None:
+    client = align.AlignClient(host=server.url, flush_interval=60)
+    calls: list[str] = []
+
+    def hand_over() -> None:  # what an instrumentation holding a reply back does
+        calls.append("hook")
+        client.open_session("held", "u")
+
+    def broken() -> None:
+        raise RuntimeError("bug in a hook")
+
+    remove = client.add_flush_hook(hand_over)
+    client.add_flush_hook(broken)
+    assert client.flush(5) is True
+    assert calls == ["hook"] and len(server.delivered()) == 1  # the hook's event went out in that flush
+    assert client.stats()["internal_errors"] == {"flush_hook": 1}
+    remove()
+    remove()  # idempotent
+    assert client.close(5) is True
+    assert calls == ["hook"]

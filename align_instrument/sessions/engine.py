@@ -42,9 +42,8 @@ from dataclasses import dataclass, field
 from hashlib import blake2b
 
 from .. import events as ev
-from .._internal import capture_internal_exceptions, logger
+from .._internal import capture_internal_exceptions, logger, report_internal_error
 from ..client import AlignClient
-from ._contain import report_internal_error
 from .context import LAST_SESSION_ID, current_scope
 from .messages import (
     ASSISTANT,

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import wrapt
 
-from ...sessions._contain import report_internal_error
+from ..._internal import report_internal_error
 from ...sessions.engine import SessionEngine, Turn
 from ...sessions.store import MessageRef
 from ._response import Reply

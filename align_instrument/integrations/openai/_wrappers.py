@@ -14,8 +14,7 @@ from typing import Any
 
 import wrapt
 
-from ..._internal import capture_internal_exceptions
-from ...sessions._contain import report_internal_error
+from ..._internal import capture_internal_exceptions, report_internal_error
 from ...sessions.context import SUPPRESS_PROVIDER_CAPTURE
 from ...sessions.engine import SessionEngine
 from ...sessions.store import MessageRef
