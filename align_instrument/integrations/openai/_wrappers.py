@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from hashlib import blake2b
 from typing import Any
 
@@ -168,80 +168,50 @@ class AsyncRawResponseProxy(ProxyBase):
         return self._self_capture.message_ref()
 
 
+# (instance, args, kwargs) -> the capture of this call, or None to pass it through; never raises
+Begin = Callable[[Any, tuple[Any, ...], dict[str, Any]], "Capture | None"]
+
+
 def make_transport_wrapper(engine: SessionEngine, is_async: bool) -> Any:
     """The wrapt wrapper for ``SyncAPIClient.request`` (or the async one)."""
-    client = engine.client
 
-    if is_async:
-
-        async def async_wrapper(
-            wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-        ) -> Any:
-            if SUPPRESS_PROVIDER_CAPTURE.get():
-                return await wrapped(*args, **kwargs)
-            try:
-                capture = _begin_transport(engine, instance, args, kwargs)
-            except Exception:
-                report_internal_error(client, "openai_request")
-                capture = None
-            if capture is None:
-                return await wrapped(*args, **kwargs)
-            try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException:
-                capture.fail()
-                raise
-            try:
-                return _finish(capture, result)
-            except Exception:
-                report_internal_error(client, "openai_result")
-                return result
-
-        return async_wrapper
-
-    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def begin(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Capture | None:
         if SUPPRESS_PROVIDER_CAPTURE.get():
-            return wrapped(*args, **kwargs)
+            return None
         try:
-            capture = _begin_transport(engine, instance, args, kwargs)
+            return _begin_transport(engine, instance, args, kwargs)
         except Exception:
-            report_internal_error(client, "openai_request")
-            capture = None
-        if capture is None:
-            return wrapped(*args, **kwargs)
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException:
-            capture.fail()
-            raise
-        try:
-            return _finish(capture, result)
-        except Exception:
-            report_internal_error(client, "openai_result")
-            return result
+            report_internal_error(engine.client, "openai_request")
+            return None
 
-    return wrapper
+    return _make_wrapper(engine, begin, is_async)
 
 
 def make_resource_wrapper(engine: SessionEngine, kind: str, is_async: bool) -> Any:
     """The wrapt wrapper for a resource ``create`` (fallback): the body is the keyword arguments."""
-    client = engine.client
 
-    def begin(instance: Any, kwargs: dict[str, Any]) -> Capture | None:
+    def begin(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Capture | None:
         if SUPPRESS_PROVIDER_CAPTURE.get():
             return None
         try:
             return _begin(engine, getattr(instance, "_client", None), kwargs, kind)
         except Exception:
-            report_internal_error(client, "openai_request")
+            report_internal_error(engine.client, "openai_request")
             return None
+
+    return _make_wrapper(engine, begin, is_async)
+
+
+def _make_wrapper(engine: SessionEngine, begin: Begin, is_async: bool) -> Any:
+    """Call through; the provider's result or exception reaches the app unchanged."""
+    client = engine.client
 
     if is_async:
 
         async def async_wrapper(
             wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
         ) -> Any:
-            capture = begin(instance, kwargs)
+            capture = begin(instance, args, kwargs)
             if capture is None:
                 return await wrapped(*args, **kwargs)
             try:
@@ -258,7 +228,7 @@ def make_resource_wrapper(engine: SessionEngine, kind: str, is_async: bool) -> A
         return async_wrapper
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        capture = begin(instance, kwargs)
+        capture = begin(instance, args, kwargs)
         if capture is None:
             return wrapped(*args, **kwargs)
         try:
