@@ -109,12 +109,30 @@ def _iterate(wrapped: Any, capture: Capture) -> Iterator[Any]:
         capture.end_stream()
 
 
-class StreamProxy(ProxyBase):
-    """Transparent proxy of an ``openai.Stream`` that logs the reply when the stream ends."""
+class CaptureProxy(ProxyBase):
+    """A transparent wrapt proxy carrying the capture of the call that produced it."""
 
     def __init__(self, wrapped: Any, capture: Capture) -> None:
         super().__init__(wrapped)
         self._self_capture = capture
+
+    def __align_message_ref__(self) -> tuple[MessageRef | None, str | None]:
+        return self._self_capture.message_ref()
+
+
+class _StreamCaptureProxy(CaptureProxy):
+    """A stream's proxy: the reply is logged once when the stream ends, however it ends."""
+
+    def __align_end_stream__(self) -> None:
+        self._self_capture.end_stream()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # never raise from a finalizer
+            self._self_capture.end_stream()
+
+
+class StreamProxy(_StreamCaptureProxy):
+    """Transparent proxy of an ``openai.Stream`` that logs the reply when the stream ends."""
 
     def __iter__(self) -> Iterator[Any]:
         return _iterate(self.__wrapped__, self._self_capture)
@@ -151,23 +169,9 @@ class StreamProxy(ProxyBase):
         finally:
             self._self_capture.end_stream()
 
-    def __align_message_ref__(self) -> tuple[MessageRef | None, str | None]:
-        return self._self_capture.message_ref()
 
-    def __align_end_stream__(self) -> None:
-        self._self_capture.end_stream()
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):  # never raise from a finalizer
-            self._self_capture.end_stream()
-
-
-class AsyncStreamProxy(ProxyBase):
+class AsyncStreamProxy(_StreamCaptureProxy):
     """Transparent proxy of an ``openai.AsyncStream`` that logs the reply when the stream ends."""
-
-    def __init__(self, wrapped: Any, capture: Capture) -> None:
-        super().__init__(wrapped)
-        self._self_capture = capture
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self
@@ -208,14 +212,4 @@ class AsyncStreamProxy(ProxyBase):
         try:
             await self.__wrapped__.aclose()
         finally:
-            self._self_capture.end_stream()
-
-    def __align_message_ref__(self) -> tuple[MessageRef | None, str | None]:
-        return self._self_capture.message_ref()
-
-    def __align_end_stream__(self) -> None:
-        self._self_capture.end_stream()
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
             self._self_capture.end_stream()

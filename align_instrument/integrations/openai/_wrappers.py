@@ -12,14 +12,11 @@ from collections.abc import Callable, Mapping
 from hashlib import blake2b
 from typing import Any
 
-import wrapt
-
 from ..._internal import capture_internal_exceptions, report_internal_error
 from ...sessions.context import SUPPRESS_PROVIDER_CAPTURE
 from ...sessions.engine import SessionEngine
-from ...sessions.store import MessageRef
 from ._request import endpoint_kind, read_request
-from ._stream import AsyncStreamProxy, Capture, ProxyBase, StreamProxy
+from ._stream import AsyncStreamProxy, Capture, CaptureProxy, StreamProxy
 
 _partitions: weakref.WeakKeyDictionary[Any, tuple[object, object, str]] = weakref.WeakKeyDictionary()
 
@@ -110,23 +107,18 @@ def _wrap_parsed(capture: Capture, parsed: Any) -> Any:
     return parsed
 
 
-class RawResponseProxy(ProxyBase):
+class RawResponseProxy(CaptureProxy):
     """Proxy of ``LegacyAPIResponse`` / ``APIResponse``: the reply is captured when the app parses it."""
 
     def __init__(self, wrapped: Any, capture: Capture) -> None:
-        super().__init__(wrapped)
-        self._self_capture = capture
+        super().__init__(wrapped, capture)
         self._self_parsed: Any = None
 
     def parse(self, *args: Any, **kwargs: Any) -> Any:
         parsed = self.__wrapped__.parse(*args, **kwargs)
-        if (
-            self._self_parsed is not None
-            and wrapt.ObjectProxy.__getattribute__(self, "_self_parsed") is not None
-        ):
-            cached = self._self_parsed
-            if getattr(cached, "__wrapped__", cached) is parsed:
-                return cached
+        cached = self._self_parsed
+        if cached is not None and getattr(cached, "__wrapped__", cached) is parsed:
+            return cached
         self._self_parsed = result = _wrap_parsed(self._self_capture, parsed)
         return result
 
@@ -137,16 +129,12 @@ class RawResponseProxy(ProxyBase):
     def __exit__(self, *exc: Any) -> Any:
         return self.__wrapped__.__exit__(*exc)
 
-    def __align_message_ref__(self) -> tuple[MessageRef | None, str | None]:
-        return self._self_capture.message_ref()
 
-
-class AsyncRawResponseProxy(ProxyBase):
+class AsyncRawResponseProxy(CaptureProxy):
     """Proxy of ``AsyncAPIResponse``: the reply is captured when the app awaits ``parse()``."""
 
     def __init__(self, wrapped: Any, capture: Capture) -> None:
-        super().__init__(wrapped)
-        self._self_capture = capture
+        super().__init__(wrapped, capture)
         self._self_parsed: Any = None
 
     async def parse(self, *args: Any, **kwargs: Any) -> Any:
@@ -163,9 +151,6 @@ class AsyncRawResponseProxy(ProxyBase):
 
     async def __aexit__(self, *exc: Any) -> Any:
         return await self.__wrapped__.__aexit__(*exc)
-
-    def __align_message_ref__(self) -> tuple[MessageRef | None, str | None]:
-        return self._self_capture.message_ref()
 
 
 # (instance, args, kwargs) -> the capture of this call, or None to pass it through; never raises
