@@ -170,8 +170,18 @@ def chat_items(messages: Sequence[Any]) -> list[ChatItem]:
     return items
 
 
-def _reply(response: Any) -> tuple[str, list[str], Mapping[str, object]]:
-    """The reply text, tool call ids and message properties of an ``LLMResult``."""
+def _reply(response: Any, run_model: str | None = None) -> tuple[str, list[str], Mapping[str, object]]:
+    """The reply text, tool call ids and message properties of an ``LLMResult``.
+
+    ``run_model`` (the model named at the run's start) stands in when the response names none.
+    """
+    text, call_ids, props = _read_reply(response)
+    if run_model and not props.get("model"):
+        props["model"] = run_model
+    return text, call_ids, props
+
+
+def _read_reply(response: Any) -> tuple[str, list[str], dict[str, object]]:
     generations = getattr(response, "generations", None) or []
     first = generations[0] if generations else []
     if not first:
@@ -377,6 +387,13 @@ class AlignCallbackHandler(BaseCallbackHandler):
             items = [ChatItem(USER, prompts[0])] if prompts else []
             self._start(engine, items, run_id, parent_run_id, metadata, kwargs)
 
+    def _finish_run(self, run_id: UUID) -> _Run | None:
+        """Forget a model run and lower its no-double-count flag, whichever way it ended."""
+        run = self._runs.pop(run_id, None)
+        if run is not None and run.flag is not None:
+            _lower_flag(run.flag)
+        return run
+
     def on_llm_end(
         self,
         response: Any,
@@ -387,17 +404,11 @@ class AlignCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Log the reply of a model run (when it has text) and map the run ids to it."""
-        run = self._runs.pop(run_id, None)
-        if run is None:
-            return
-        if run.flag is not None:
-            _lower_flag(run.flag)
-        if run.turn is None:
+        run = self._finish_run(run_id)
+        if run is None or run.turn is None:
             return
         with capture_internal_exceptions(run.engine.client, "langchain_end"):
-            text, call_ids, props = _reply(response)
-            if run.model and not props.get("model"):
-                props = {**props, "model": run.model}
+            text, call_ids, props = _reply(response, run.model)
             ref = run.engine.end_turn(
                 run.turn, text, tool_call_ids=call_ids, properties=props, response_id=str(run_id)
             )
@@ -416,18 +427,12 @@ class AlignCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """A failed run keeps its logged human turn; a stream cut short logs its partial reply."""
-        run = self._runs.pop(run_id, None)
-        if run is None:
-            return
-        if run.flag is not None:
-            _lower_flag(run.flag)
-        if run.turn is None:
+        run = self._finish_run(run_id)
+        if run is None or run.turn is None:
             return
         with capture_internal_exceptions(run.engine.client, "langchain_error"):
-            text, _, props = _reply(kwargs.get("response"))
+            text, _, props = _reply(kwargs.get("response"), run.model)
             if text.strip():
-                if run.model and not props.get("model"):
-                    props = {**props, "model": run.model}
                 run.engine.end_turn(
                     run.turn, text, properties=props, response_id=str(run_id), incomplete=True
                 )
