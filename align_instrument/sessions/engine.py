@@ -255,6 +255,7 @@ class SessionEngine:
         properties: Mapping[str, object] | None = None,
         response_id: str | None = None,
         incomplete: bool = False,
+        alternatives: Sequence[str] = (),
     ) -> MessageRef | None:
         """Record the model's reply to a turn.
 
@@ -271,6 +272,8 @@ class SessionEngine:
             response_id: provider response id to map to the logged message (for ``message_ref``,
                 feedback and ``previous_response_id`` chains).
             incomplete: the reply was cut short (stream abandoned or failed); marked in the properties.
+            alternatives: texts of the response's other choices (``n > 1``): not logged, but a
+                request that continues with one of them still threads into this session.
 
         Returns:
             Where the reply is logged, or None when it has no text or the turn was already ended.
