@@ -3,10 +3,12 @@
 Subcommands::
 
     align-instrument serve [--host 127.0.0.1] [--port 8787] [--db align.db] [--api-key KEY]
+    align-instrument llm [--port 8788]
     align-instrument sessions [--user U] [--feedback F] [--db align.db]
     align-instrument show SESSION_ID [--db align.db]
     align-instrument export --format jsonl [--db align.db] [--output FILE]
     align-instrument demo [--db PATH]
+    align-instrument --version
 """
 
 from __future__ import annotations
@@ -20,14 +22,16 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
+from . import __version__
 from .collector.server import DEFAULT_MAX_BODY_BYTES, start_collector
 from .collector.store import SessionDetail, Store
 from .delivery import is_loopback
 
 DEFAULT_DB = "align.db"
 DEFAULT_PORT = 8787
+DEFAULT_LLM_PORT = 8788
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,17 +56,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments give one line (what was wrong, and where to read more), not the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="align-instrument",
         description="The local Align collector: receive, store and show what align_instrument sends.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the local collector (ingestion API + web page)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback 127.0.0.1)")
     serve.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any)"
+        "--port", type=port_number, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any)"
     )
     _db_option(serve)
     serve.add_argument(
@@ -77,6 +89,17 @@ def _parser() -> argparse.ArgumentParser:
         help="largest accepted request body in MiB, after decompression (default 16)",
     )
     serve.set_defaults(run=_serve)
+
+    llm = sub.add_parser(
+        "llm", help="run the local OpenAI-compatible endpoint (deterministic replies, no key, offline)"
+    )
+    llm.add_argument(
+        "--port",
+        type=port_number,
+        default=DEFAULT_LLM_PORT,
+        help=f"port on 127.0.0.1 (default {DEFAULT_LLM_PORT}; 0 = any)",
+    )
+    llm.set_defaults(run=_llm)
 
     sessions = sub.add_parser("sessions", help="list stored sessions, newest first")
     sessions.add_argument("--user", default=None, help="only this user's sessions")
@@ -106,6 +129,22 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--db", default=None, help="database file (default: a new file in a temp directory)")
     demo.set_defaults(run=_demo)
     return parser
+
+
+def port_number(text: str) -> int:
+    """argparse type of ``--port``: an int from 0 to 65535 (0: any free port).
+
+    Example:
+        >>> port_number("8787")
+        8787
+    """
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 65535 (got {text!r})") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 65535 (got {port})")
+    return port
 
 
 def _db_option(parser: argparse.ArgumentParser) -> None:
@@ -147,6 +186,31 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"  auth:      {'bearer token required' if api_key else 'none (any key accepted)'}")
         if not is_loopback(collector.url):
             print("  warning:   not loopback: anyone who can reach this address can read the web page")
+        print("Ctrl-C to stop.", flush=True)
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("\nstopped.")
+    return 0
+
+
+def _llm(args: argparse.Namespace) -> int:
+    from .local_llm import start_local_llm
+
+    try:
+        llm = start_local_llm(port=args.port)
+    except OSError as exc:
+        print(
+            f"align-instrument: cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 1
+    with llm:
+        print(f"Local OpenAI-compatible endpoint on {llm.base_url}  (deterministic replies, no key checked)")
+        print(f"  point an app at it:  OPENAI_BASE_URL={llm.base_url}  (any OPENAI_API_KEY, e.g. 'local')")
+        print("  with the collector:  ALIGNAI_HOST=http://127.0.0.1:8787  (`align-instrument serve`)")
         print("Ctrl-C to stop.", flush=True)
         signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
@@ -233,7 +297,12 @@ def print_transcript(session: SessionDetail, out: TextIO) -> None:
     if session.title:
         write(f" — {session.title}")
     write(f"\n  user: {session.user_id or '?'}   assistant: {session.assistant_id or '?'}")
-    write(f"   status: {session.status()}   started: {_fmt_time(session.start_time)} UTC\n")
+    started = (
+        f"{_fmt_time(session.start_time)} UTC"
+        if session.start_time is not None
+        else "- (no session_open received for this session)"
+    )
+    write(f"   status: {session.status()}   started: {started}\n")
     if session.custom_properties:
         write(f"  properties: {_fmt_props(session.custom_properties)}\n")
     for f in session.session_feedback:

@@ -574,3 +574,9 @@ def start_local_llm(port: int = 0) -> RunningLLM:
         >>> llm.stop()
     """
     return RunningLLM(_Server(("127.0.0.1", port), _Handler))
+
+
+if __name__ == "__main__":  # `python -m align_instrument.local_llm [--port N]` is `align-instrument llm`
+    from align_instrument.cli import main
+
+    sys.exit(main(["llm", *sys.argv[1:]]))

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
+import align_instrument
 from align_instrument import AlignClient
 from align_instrument.cli import main
 from align_instrument.collector import RunningCollector
@@ -209,3 +210,97 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(
     not_db.write_text("hello, this is not SQLite " * 100)
     assert main(["sessions", "--db", str(not_db)]) == 1
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"align-instrument {align_instrument.__version__}"
+
+
+@pytest.mark.parametrize("command", ["serve", "llm"])
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_a_bad_port_is_a_one_line_error(command: str, port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--port", port])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"align-instrument {command}: error: argument --port: must be" in err and "65535" in err
+
+
+def test_show_says_when_no_session_open_arrived(
+    collector: RunningCollector, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = AlignClient(host=collector.url)
+    client.create_message("never-opened", 1, "user", "hello")
+    assert client.close(timeout_seconds=10)
+    assert main(["show", "never-opened", "--db", str(collector.store.path)]) == 0
+    out = capsys.readouterr().out
+    assert "started: - (no session_open received for this session)" in out
+    assert "- UTC" not in out and "[1] user: hello" in out
+
+
+def _start(args: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], list[str]]:
+    """Start a long-running command; return it with its banner (the lines up to "Ctrl-C to stop.")."""
+    proc = subprocess.Popen(
+        [sys.executable, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**(env or os.environ), "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    banner: list[str] = []
+    while not banner or not banner[-1].startswith("Ctrl-C"):
+        line = proc.stdout.readline()
+        if not line:
+            proc.kill()
+            pytest.fail(f"{args} exited early: {proc.communicate(timeout=10)[1]}")
+        banner.append(line)
+    return proc, banner
+
+
+def test_llm_serves_an_existing_app_with_two_environment_variables(collector: RunningCollector) -> None:
+    # `python -m align_instrument.local_llm` is the same command as `align-instrument llm`.
+    proc, banner = _start(["-m", "align_instrument.local_llm", "--port", "0"])
+    try:
+        base_url = banner[0].split()[4]
+        assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1"), banner
+        assert f"OPENAI_BASE_URL={base_url}" in "".join(banner)
+        app = (
+            "import align_instrument as align\n"
+            "from openai import OpenAI\n"
+            "align.autoinstrument()\n"
+            "messages = [{'role': 'user', 'content': 'Hi'}]\n"
+            "reply = OpenAI().chat.completions.create(model='m', messages=messages)\n"
+            "print(reply.choices[0].message.content)\n"
+        )
+        env = {**os.environ, "ALIGNAI_HOST": collector.url, "OPENAI_BASE_URL": base_url}
+        env.setdefault("OPENAI_API_KEY", "local")
+        env.pop("ALIGNAI_API_KEY", None)
+        result = subprocess.run(
+            [sys.executable, "-c", app], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "You said: Hi"
+        sessions = collector.store.sessions()
+        assert len(sessions) == 1 and sessions[0].message_count == 2
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "stopped" in out
+
+
+def test_llm_help_and_a_port_in_use(collector: RunningCollector, capsys: pytest.CaptureFixture[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "align_instrument.local_llm", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0 and "--port" in result.stdout
+    assert main(["llm", "--port", str(collector.port)]) == 1
+    assert "cannot listen on 127.0.0.1:" in capsys.readouterr().err
