@@ -25,7 +25,14 @@ Fault injection, by model name or by request header (headers win):
 - model ``slow-<ms>`` or header ``x-delay-ms: <ms>``: wait that long before each stream chunk
   (and once before a JSON reply);
 - model ``cut-<n>`` or header ``x-cut-after: <n>``: send ``n`` stream chunks, then drop the
-  connection without ``[DONE]``.
+  connection inside the next one (the client sees a protocol error);
+- model ``drop-<n>`` or header ``x-drop-after: <n>``: stream without chunked encoding (the body
+  ends when the connection does, as HTTP/1.0 servers and some proxies send it), send ``n`` frames,
+  then close the connection between two frames: to the client the stream just ends, without a
+  finish reason or ``[DONE]``.
+
+``n`` (chat completions) answers that many choices: choice 0 says "You said: ...", choice ``i``
+adds " (choice <i+1>)"; streamed, their chunks are interleaved, each naming its ``index``.
 
 Example:
     >>> with start_local_llm() as llm:
@@ -117,18 +124,23 @@ class _Plan:
         self.status = 200
         self.delay = 0.0
         self.cut_after: int | None = None
+        self.drop_after: int | None = None
         if model.startswith("error-"):
             self.status = int(model.split("-", 1)[1] or 500)
         elif model.startswith("slow-"):
             self.delay = int(model.split("-", 1)[1] or 0) / 1000
         elif model.startswith("cut-"):
             self.cut_after = int(model.split("-", 1)[1] or 0)
+        elif model.startswith("drop-"):
+            self.drop_after = int(model.split("-", 1)[1] or 0)
         if headers.get("x-fault-status"):
             self.status = int(headers["x-fault-status"])
         if headers.get("x-delay-ms"):
             self.delay = int(headers["x-delay-ms"]) / 1000
         if headers.get("x-cut-after"):
             self.cut_after = int(headers["x-cut-after"])
+        if headers.get("x-drop-after"):
+            self.drop_after = int(headers["x-drop-after"])
 
 
 def _sse_frame(data: Any, event: str | None = None) -> bytes:
@@ -207,7 +219,9 @@ class _Responder:
                 text = json.dumps(_fill_schema(schema, text))
             elif response_format.get("type") == "json_object":
                 text = json.dumps({"reply": text})
-        completion_tokens = _tokens(text or "") + (3 if tool_call else 0)
+        choices = int(body.get("n") or 1)
+        texts = [text] + [f"{text} (choice {i + 1})" if text else text for i in range(1, choices)]
+        completion_tokens = sum(_tokens(t or "") for t in texts) + (3 if tool_call else 0)
         finish = "tool_calls" if tool_call else "stop"
         usage = {
             "prompt_tokens": prompt_tokens,
@@ -218,9 +232,12 @@ class _Responder:
         if not body.get("stream"):
             if plan.delay:
                 time.sleep(plan.delay)
-            message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
-            if tool_call:
-                message["tool_calls"] = [tool_call]
+            messages_out: list[dict[str, Any]] = []
+            for choice_text in texts:
+                message: dict[str, Any] = {"role": "assistant", "content": choice_text, "refusal": None}
+                if tool_call:
+                    message["tool_calls"] = [tool_call]
+                messages_out.append(message)
             self._json(
                 200,
                 {
@@ -228,28 +245,39 @@ class _Responder:
                     "object": "chat.completion",
                     "created": created,
                     "model": model,
-                    "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+                    "choices": [
+                        {"index": i, "message": m, "logprobs": None, "finish_reason": finish}
+                        for i, m in enumerate(messages_out)
+                    ],
                     "usage": usage,
                     "system_fingerprint": "local",
                 },
             )
             return
 
-        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        def chunk(delta: dict[str, Any], finish_reason: str | None = None, index: int = 0) -> dict[str, Any]:
             return {
                 "id": cid,
                 "object": "chat.completion.chunk",
                 "created": created,
                 "model": model,
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+                "choices": [
+                    {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+                ],
             }
 
-        frames: list[tuple[str | None, Any]] = [(None, chunk({"role": "assistant", "content": ""}))]
-        if tool_call:
-            frames.append((None, chunk({"tool_calls": [{"index": 0, **tool_call}]})))
-        for piece in _word_chunks(text or "") if text else []:
-            frames.append((None, chunk({"content": piece})))
-        frames.append((None, chunk({}, finish)))
+        frames: list[tuple[str | None, Any]] = []
+        for i in range(choices):
+            frames.append((None, chunk({"role": "assistant", "content": ""}, index=i)))
+            if tool_call:
+                frames.append((None, chunk({"tool_calls": [{"index": 0, **tool_call}]}, index=i)))
+        pieces = [_word_chunks(t) if t else [] for t in texts]
+        for position in range(max(map(len, pieces))):  # interleaved, as OpenAI sends them
+            for i, words in enumerate(pieces):
+                if position < len(words):
+                    frames.append((None, chunk({"content": words[position]}, index=i)))
+        for i in range(choices):
+            frames.append((None, chunk({}, finish, index=i)))
         if (body.get("stream_options") or {}).get("include_usage"):
             frames.append(
                 (
@@ -391,11 +419,14 @@ class _Handler(_Responder, BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _start_sse(self) -> None:
+    def _start_sse(self, chunked: bool = True) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:  # the body ends when the connection does
+            self.send_header("Connection", "close")
         self.send_header("x-request-id", _next_id("req_"))
         self.end_headers()
 
@@ -406,6 +437,12 @@ class _Handler(_Responder, BaseHTTPRequestHandler):
         return b"%x\r\n%s\r\n" % (len(frame), frame)
 
     def _stream(self, plan: _Plan, frames: list[tuple[str | None, Any]]) -> None:
+        if plan.drop_after is not None:
+            self._start_sse(chunked=False)
+            self.wfile.write(b"".join(_sse_frame(data, event) for event, data in frames[: plan.drop_after]))
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         self._start_sse()
         # Without an injected delay, frames go out in one write: the client still parses them one
         # by one, and the benchmark is not dominated by one context switch per frame.
@@ -471,7 +508,8 @@ class _InProcess(_Responder):
 
     def _stream(self, plan: _Plan, frames: list[tuple[str | None, Any]]) -> None:
         self.content_type = "text/event-stream"
-        end = len(frames) if plan.cut_after is None else min(plan.cut_after, len(frames))
+        cut = plan.cut_after if plan.drop_after is None else plan.drop_after
+        end = len(frames) if cut is None else min(cut, len(frames))
         self.body = b"".join(_sse_frame(data, event) for event, data in frames[:end])
 
 

@@ -12,6 +12,7 @@ class Reply:
     """What was captured of one reply (filled from a response object or chunk by chunk)."""
 
     __slots__ = (
+        "_alternatives",
         "_parts",
         "_tool_ids",
         "finish_reason",
@@ -24,7 +25,8 @@ class Reply:
     )
 
     def __init__(self, model: str | None) -> None:
-        self._parts: list[str] = []
+        self._parts: list[str] = []  # the logged choice (index 0)
+        self._alternatives: dict[int, list[str]] | None = None  # the other choices (n > 1) by index
         self._tool_ids: dict[int, str] = {}
         self.text_override: str | None = None
         self.model = model
@@ -39,6 +41,13 @@ class Reply:
         if self.text_override is not None:
             return self.text_override
         return "".join(self._parts)
+
+    @property
+    def alternatives(self) -> list[str]:
+        """The texts of the other choices (``n > 1``), by index; not logged, but known continuations."""
+        if not self._alternatives:
+            return []
+        return ["".join(parts) for _, parts in sorted(self._alternatives.items())]
 
     @property
     def tool_call_ids(self) -> list[str]:
@@ -66,16 +75,14 @@ class Reply:
         usage = getattr(response, "usage", None)
         if choices is not None:
             if choices:
-                choice = choices[0]
+                choice = choices[0]  # the SDK lists choices by index: index 0 is the one logged
                 message = getattr(choice, "message", None)
-                text = content_text(getattr(message, "content", None))
-                if not text:
-                    refusal = getattr(message, "refusal", None)
-                    text = refusal if isinstance(refusal, str) else ""
-                self.text_override = text
+                self.text_override = _message_text(message)
                 for i, call in enumerate(getattr(message, "tool_calls", None) or ()):
                     self._tool_ids[i] = str(getattr(call, "id", ""))
                 self.finish_reason = getattr(choice, "finish_reason", None)
+                for index, other in enumerate(choices[1:], 1):
+                    self._add_alternative(index, _message_text(getattr(other, "message", None)))
             if usage is not None:
                 self.input_tokens = getattr(usage, "prompt_tokens", None)
                 self.output_tokens = getattr(usage, "completion_tokens", None)
@@ -115,9 +122,11 @@ class Reply:
                 model = getattr(chunk, "model", None)
                 if isinstance(model, str) and model:
                     self.model = model
-            if choices:
-                choice = choices[0]
+            for choice in choices:  # one per chunk, each naming its choice by index (n > 1)
                 delta = choice.delta
+                if choice.index:
+                    self._add_alternative(choice.index, getattr(delta, "content", None))
+                    continue
                 if delta is not None:
                     content = delta.content
                     if content:
@@ -159,3 +168,19 @@ class Reply:
                 self._tool_ids[len(self._tool_ids)] = str(
                     getattr(item, "call_id", None) or getattr(item, "id", "")
                 )
+
+    def _add_alternative(self, index: int, text: str | None) -> None:
+        """Text of another choice than the logged one (whole, or a streamed piece)."""
+        if text:
+            if self._alternatives is None:
+                self._alternatives = {}
+            self._alternatives.setdefault(index, []).append(text)
+
+
+def _message_text(message: Any) -> str:
+    """A chat completion message's text, or its refusal."""
+    text = content_text(getattr(message, "content", None))
+    if not text:
+        refusal = getattr(message, "refusal", None)
+        text = refusal if isinstance(refusal, str) else ""
+    return text

@@ -4,10 +4,11 @@ The stream proxies are ``wrapt.ObjectProxy`` subclasses: they pass ``isinstance(
 (``AsyncStream``), forward every attribute, iterate and work as context managers as before, and
 log the assistant message exactly once however the stream ends:
 
-- fully read -> complete;
+- read to its final chunk (a finish reason / ``response.completed``) -> complete;
 - ``with`` exit, ``close()`` / ``aclose``, early ``break`` (the iteration is closed), garbage
-  collection (``__del__``), an exception mid-stream, task cancellation -> the text read so far,
-  marked ``incomplete`` unless the final chunk (finish reason / ``response.completed``) was seen.
+  collection (``__del__``), an exception mid-stream, task cancellation, or a stream that simply
+  stops before its final chunk (a connection dropped at a frame boundary looks like a normal end
+  to the SDK) -> the text read so far, marked ``incomplete``.
 
 All state is in ``_self_*`` attributes (kept on the proxy, not the stream).
 """
@@ -77,6 +78,7 @@ class Capture:
                 properties=reply.properties(),
                 response_id=reply.response_id,
                 incomplete=incomplete,
+                alternatives=reply.alternatives,
             )
         except Exception:
             report_internal_error(self.engine.client, "openai_reply")
@@ -99,12 +101,18 @@ class Capture:
         return self.ref, self.reply.response_id
 
 
-def _iterate(wrapped: Any, capture: Capture) -> Iterator[Any]:
+def _iterate(owner: StreamProxy) -> Iterator[Any]:
+    """The iterator ``iter(proxy)`` returns: ends the capture however the iteration ends.
+
+    It holds its proxy, so the proxy (and its finalizer) lives as long as the iteration does: apps
+    often keep only the iterator, as in ``for chunk in create(..., stream=True)`` or
+    ``"".join(... for c in create(..., stream=True))``, where the proxy itself is dropped at once.
+    """
+    capture = owner._self_capture
     try:
-        for item in wrapped:
+        for item in owner.__wrapped__:
             capture.on_item(item)
             yield item
-        capture.reply.saw_end = True
     finally:
         capture.end_stream()
 
@@ -135,17 +143,13 @@ class StreamProxy(_StreamCaptureProxy):
     """Transparent proxy of an ``openai.Stream`` that logs the reply when the stream ends."""
 
     def __iter__(self) -> Iterator[Any]:
-        return _iterate(self.__wrapped__, self._self_capture)
+        return _iterate(self)
 
     def __next__(self) -> Any:
         capture = self._self_capture
         try:
             item = self.__wrapped__.__next__()
-        except StopIteration:
-            capture.reply.saw_end = True
-            capture.end_stream()
-            raise
-        except BaseException:
+        except BaseException:  # StopIteration (the end) or an error
             capture.end_stream()
             raise
         capture.on_item(item)
@@ -180,11 +184,7 @@ class AsyncStreamProxy(_StreamCaptureProxy):
         capture = self._self_capture
         try:
             item = await self.__wrapped__.__anext__()
-        except StopAsyncIteration:
-            capture.reply.saw_end = True
-            capture.end_stream()
-            raise
-        except BaseException:  # includes CancelledError
+        except BaseException:  # the end, an error, or (async) task cancellation
             capture.end_stream()
             raise
         capture.on_item(item)
