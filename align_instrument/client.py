@@ -106,7 +106,8 @@ class AlignClient:
         self._used_indexes: dict[str, set[int]] = {}  # insertion order: oldest session first
         self._recent_sessions = recent_sessions
         self._internal_errors: dict[str, int] = {}
-        self._flush_hooks: list[Callable[[], object]] = []
+        self._close_hooks: list[Callable[[], object]] = []
+        self._stats_sources: dict[str, Callable[[], dict[str, int]]] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(host={self.host!r}, project_id={self.project_id!r})"
@@ -290,7 +291,6 @@ class AlignClient:
             >>> client.flush(timeout_seconds=2)
             True
         """
-        self._run_flush_hooks()
         return self._delivery.flush(5.0 if timeout_seconds is None else float(timeout_seconds))
 
     def close(self, timeout_seconds: float | None = 5) -> bool:
@@ -307,7 +307,7 @@ class AlignClient:
             >>> client.close()
             True
         """
-        self._run_flush_hooks()
+        self._run_close_hooks()
         return self._delivery.close(5.0 if timeout_seconds is None else float(timeout_seconds))
 
     def stats(self) -> dict[str, Any]:
@@ -321,15 +321,20 @@ class AlignClient:
         """
         out = self._delivery.stats()
         out["internal_errors"] = dict(self._internal_errors)
+        for name, source in list(self._stats_sources.items()):
+            try:
+                out[name] = source()
+            except Exception:
+                report_internal_error(self, "stats_source")
         return out
 
     # --- for the instrumentations ----------------------------------------------------------------------
 
-    def add_flush_hook(self, hook: Callable[[], object]) -> Callable[[], None]:
-        """Call ``hook`` at the start of every :meth:`flush` and :meth:`close`.
+    def add_close_hook(self, hook: Callable[[], object]) -> Callable[[], None]:
+        """Call ``hook`` at the start of :meth:`close`, while the client still accepts events.
 
-        An instrumentation holding events back (a reply kept for a possible regeneration) uses it
-        to hand them over first. Errors in the hook are counted, never raised.
+        An instrumentation with final events (the session engine's ``close_session``) uses it so
+        that they are delivered by the close. Errors in the hook are counted, never raised.
 
         Args:
             hook: a callable taking no arguments.
@@ -338,23 +343,44 @@ class AlignClient:
             A function that removes the hook.
 
         Example:
-            >>> remove = client.add_flush_hook(engine.flush)
+            >>> remove = client.add_close_hook(engine.close)
             >>> remove()
         """
-        self._flush_hooks.append(hook)
+        self._close_hooks.append(hook)
 
         def remove() -> None:
             with contextlib.suppress(ValueError):
-                self._flush_hooks.remove(hook)
+                self._close_hooks.remove(hook)
 
         return remove
 
-    def _run_flush_hooks(self) -> None:
-        for hook in list(self._flush_hooks):
+    def add_stats_source(self, name: str, source: Callable[[], dict[str, int]]) -> Callable[[], None]:
+        """Show ``source()`` as ``stats()[name]`` (e.g. the session engine's counters).
+
+        Args:
+            name: the key in :meth:`stats`.
+            source: returns the counters; errors in it are counted, never raised.
+
+        Returns:
+            A function that removes the source.
+
+        Example:
+            >>> remove = client.add_stats_source("sessions", engine.stats)
+        """
+        self._stats_sources[name] = source
+
+        def remove() -> None:
+            if self._stats_sources.get(name) is source:
+                del self._stats_sources[name]
+
+        return remove
+
+    def _run_close_hooks(self) -> None:
+        for hook in list(self._close_hooks):
             try:
                 hook()
             except Exception:
-                report_internal_error(self, "flush_hook")
+                report_internal_error(self, "close_hook")
 
     def record_internal_error(self, kind: str) -> None:
         """Count an error caught inside the instrumentation (shown in ``stats()["internal_errors"]``).

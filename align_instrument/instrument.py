@@ -35,7 +35,7 @@ class _Installed:
     client: AlignClient
     engine: SessionEngine
     modules: list[ModuleType] = field(default_factory=list)
-    remove_flush_hook: Callable[[], None] | None = None
+    unhook: list[Callable[[], None]] = field(default_factory=list)
 
 
 _lock = threading.Lock()
@@ -51,8 +51,7 @@ def autoinstrument(
     session_timeout: float = 1800,
     default_user_id: str = "anonymous",
     redact: RedactHook | None = None,
-    settle_seconds: float = 10.0,
-    store: SessionStore | None = None,
+    session_store: SessionStore | None = None,
     assistant_properties: Collection[str] = DEFAULT_ASSISTANT_PROPERTIES,
     **options: Any,
 ) -> AlignClient:
@@ -67,8 +66,9 @@ def autoinstrument(
         session_timeout: seconds of inactivity after which a session is closed.
         default_user_id: user of calls that name none (no scope user, no request ``user``).
         redact: ``(text, role) -> text`` applied to every message before it is enqueued.
-        settle_seconds: how long a reply is held for a possible regeneration (0: log at once).
-        store: session state store (default in-memory; a shared store for multi-process apps).
+        session_store: where session state lives: None (this process's memory) or any
+            :class:`~align_instrument.sessions.SessionStore`: a shared store makes several
+            worker processes and restarts log exactly what one process would.
         assistant_properties: custom property names put on assistant messages.
         **options: :class:`AlignClient` delivery options (e.g. ``before_send``, ``flush_interval``).
 
@@ -94,16 +94,16 @@ def autoinstrument(
             client = AlignClient(api_key, project_id, host, **options)
         engine = SessionEngine(
             client,
-            store=store,
+            store=session_store,
             session_timeout=session_timeout,
             default_user_id=default_user_id,
             redact=redact,
-            settle_seconds=settle_seconds,
             assistant_properties=assistant_properties,
         )
         installed = _Installed(client, engine)
-        # client.flush()/close() log the replies the engine holds for a possible regeneration first.
-        installed.remove_flush_hook = client.add_flush_hook(engine.flush)
+        # client.close() closes the sessions while the client still accepts their close events.
+        installed.unhook.append(client.add_close_hook(engine.close))
+        installed.unhook.append(client.add_stats_source("sessions", engine.stats))
         for name in INTEGRATIONS:
             module = _import_integration(name)
             if module is None or not callable(getattr(module, "install", None)):
@@ -137,8 +137,8 @@ def uninstrument() -> None:
             installed.client.record_internal_error("uninstall")
             logger.debug("align_instrument: uninstall of %s failed", module.__name__, exc_info=True)
     installed.engine.close(close_sessions=True)
-    if installed.remove_flush_hook is not None:
-        installed.remove_flush_hook()
+    for unhook in installed.unhook:
+        unhook()
 
 
 def active_engine() -> SessionEngine | None:

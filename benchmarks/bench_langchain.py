@@ -70,7 +70,7 @@ def run(host: str, calls: int, block: int) -> None:
             pass
 
     noop = NoopHandler()
-    client = align.autoinstrument(host=host, settle_seconds=0)
+    client = align.autoinstrument(host=host)
     explicit = AlignCallbackHandler(client=client)
     model = FakeListChatModel(responses=[f"Answer number {i} with a few words." for i in range(97)])
     times: dict[str, list[float]] = {mode: [] for mode in MODES}

@@ -102,23 +102,26 @@ def test_public_constants() -> None:
     assert issubclass(align.ValidationError, ValueError)
 
 
-def test_flush_hooks_run_first_and_their_errors_are_counted(server: FaultServer) -> None:
+def test_close_hooks_run_while_events_are_accepted_and_their_errors_are_counted(server: FaultServer) -> None:
     client = align.AlignClient(host=server.url, flush_interval=60)
     calls: list[str] = []
 
-    def hand_over() -> None:  # what an instrumentation holding a reply back does
+    def final_events() -> None:  # what the session engine does: close its sessions
         calls.append("hook")
-        client.open_session("held", "u")
+        client.close_session("last")
 
     def broken() -> None:
         raise RuntimeError("bug in a hook")
 
-    remove = client.add_flush_hook(hand_over)
-    client.add_flush_hook(broken)
-    assert client.flush(5) is True
-    assert calls == ["hook"] and len(server.delivered()) == 1  # the hook's event went out in that flush
-    assert client.stats()["internal_errors"] == {"flush_hook": 1}
-    remove()
-    remove()  # idempotent
+    remove_broken = client.add_close_hook(broken)
+    client.add_close_hook(final_events)
+    client.add_stats_source("sessions", lambda: {"opened": 1})
+    assert client.flush(5) is True and calls == []  # flush does not run close hooks
+    remove_broken()
+    remove_broken()  # idempotent
+    client.add_close_hook(broken)
     assert client.close(5) is True
-    assert calls == ["hook"]
+    assert calls == ["hook"] and len(server.delivered()) == 1  # the hook's event went out in the close
+    stats = client.stats()
+    assert stats["internal_errors"] == {"close_hook": 1} and stats["sessions"] == {"opened": 1}
+    assert stats["dropped"] == {}

@@ -1,6 +1,6 @@
 """The session engine: turns captured LLM calls into Align sessions and indexed messages.
 
-Integrations (OpenAI, LangChain) call it around each model call::
+Integrations (OpenAI, LangChain, ...) call it around each model call::
 
     turn = engine.begin_turn(partition=key, messages=items, user_id=request_user)
     try:
@@ -11,28 +11,25 @@ Integrations (OpenAI, LangChain) call it around each model call::
     engine.end_turn(turn, reply_text, properties={"model": ..., "output_tokens": ...}, response_id=reply.id)
 
 Session resolution, in order: an ``align.session(...)`` scope; an explicit session id from the
-integration (Responses ``conversation``, LangChain run metadata); a ``previous_response_id`` chain;
-implicit threading by a chained hash over the canonical conversation, partitioned by ``partition``
-(API key hash / base URL) and user, so two users' conversations that merely start alike never merge.
+integration (Responses ``conversation``, LangChain run metadata); a ``previous_response_id`` of a
+captured response; implicit threading on the request's newest captured model output (see
+:mod:`.resolution`); otherwise a new session.
 
-Message indexes are positions among the conversation's logged user and assistant messages (1-based),
-so a re-sent history, a retried call or a failed call never logs an index twice.
+Each reply is logged as soon as it is complete. The same request again is the same turn: after a
+failed call it is a retry (the user message is not logged twice); after a complete or cut-short
+reply it is a regeneration, logged at the next index with the custom property ``regenerates``
+naming the index it regenerates, and the conversation goes on from whichever variant the app's
+next request carries. A conversation resumed after its session was closed for inactivity opens a
+new session (custom property ``continues_session``) that logs only the new turn.
 
-Regenerations: an assistant reply is held *pending* (its index reserved, its ref usable at once)
-and logged when the first of these happens:
-
-1. the next request of the session continues the conversation: the reply it carries is logged
-   (if the turn was regenerated, the variant the app actually went on with);
-2. ``settle_seconds`` pass without the turn being regenerated (default 10 s; 0 logs at once);
-3. feedback is sent for it, the session closes, or :meth:`SessionEngine.flush` / ``close`` / exit.
-
-A regeneration that comes after its turn's reply was logged cannot replace it (the index is
-taken): it is not logged, counted as ``late_regeneration``, and the conversation still threads.
+The engine holds no lock around store calls: each :class:`SessionStore` operation is atomic, so
+threads, tasks and processes (with a shared store) never take the same index.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 import time
 import uuid
@@ -45,20 +42,11 @@ from .. import events as ev
 from .._internal import capture_internal_exceptions, logger, report_internal_error
 from ..client import AlignClient
 from .context import LAST_SESSION_ID, current_scope
-from .messages import (
-    ASSISTANT,
-    ASSISTANT_KINDS,
-    LOGGED_KINDS,
-    TOOL_CALLS,
-    USER,
-    ChatItem,
-    chain_hash,
-    chain_hashes,
-    root_hash,
-    tool_call_key,
-)
+from .memory_store import InMemorySessionStore
+from .messages import ASSISTANT, TOOL_CALLS, ChatItem, is_loggable, tool_call_key
+from .resolution import Request, plan_request, reply_keys
 from .scheduler import Ticker
-from .store import InMemorySessionStore, MessageRef, ResponsePoint, SessionState, SessionStore, ThreadPoint
+from .store import DONE, INCOMPLETE, MessageRef, ResponsePoint, SessionStore, TurnClaim, TurnOutcome
 
 RedactHook = Callable[[str, str], str]
 
@@ -69,10 +57,19 @@ DEFAULT_ASSISTANT_PROPERTIES: tuple[str, ...] = (
     "output_tokens",
     "finish_reason",
     "incomplete",
+    "regenerates",
 )
 """Custom properties put on assistant messages by default (Align allows at most 10 per event)."""
 
-_MAX_CANDIDATES = 4
+CONTINUES_PROPERTY = "continues_session"
+"""Session custom property naming the closed session a resumed conversation continues."""
+
+_AMBIGUITY_HINT = (
+    "align_instrument: a conversation's newest reply was also given in another conversation "
+    "(e.g. two anonymous users greeted alike), so it was started as a new session rather than "
+    "guessed. Pass the request's `user=` or wrap the calls in `align.session(conversation_id)` "
+    "to keep such conversations whole. (Logged once; counted in stats()['sessions']['ambiguous'].)"
+)
 
 
 @dataclass(eq=False)
@@ -84,15 +81,15 @@ class Turn:
     Attributes:
         session_id: the resolved Align session.
         user_id: the session's user.
-        reply_index: the index the assistant reply will take.
-        regenerating: the request repeats one whose reply index was already reserved.
+        regenerates: the reply index this turn regenerates (0 when it is not a regeneration).
     """
 
     session_id: str
     user_id: str
-    reply_index: int
-    request_hash: bytes
-    regenerating: bool = False
+    regenerates: int
+    request: Request
+    turn_key: bytes
+    store: SessionStore
     started: float = field(default_factory=time.perf_counter)
     done: bool = False
     ref: MessageRef | None = None
@@ -103,39 +100,35 @@ class Turn:
         return int((time.perf_counter() - self.started) * 1000)
 
 
-@dataclass(eq=False)
-class _Candidate:
-    hashes: tuple[bytes, ...]
-    text: str
-    properties: dict[str, str] | None
-    key: str | None
+_engines: weakref.WeakSet[SessionEngine] = weakref.WeakSet()
 
 
-@dataclass(eq=False)
-class _Pending:
-    session_id: str
-    index: int
-    candidates: list[_Candidate]
-    deadline: float
+def _reset_in_child() -> None:
+    for engine in list(_engines):
+        engine._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_in_child)
 
 
 class SessionEngine:
     """Resolves sessions, assigns message indexes, logs through an :class:`AlignClient`, and
-    closes idle sessions. Thread-safe; one per process is enough for every integration.
+    closes idle sessions. Thread-safe and fork-safe; one per process is enough for every integration.
 
     Args:
         client: where events go.
-        store: session state (default :class:`InMemorySessionStore` sized by ``session_timeout``).
+        store: session state (default :class:`InMemorySessionStore` sized by ``session_timeout``;
+            a shared store such as ``RedisSessionStore`` for apps served by several processes).
         session_timeout: seconds of inactivity after which ``close_session`` is sent.
         default_user_id: user of sessions whose call names none.
         redact: ``(text, role) -> text`` applied to every message before it is enqueued; if it
             raises, that message is not sent (never unredacted) and the error is counted.
-        settle_seconds: how long a reply stays pending for a possible regeneration (see module doc).
         assistant_properties: which custom property names assistant messages keep (at most 10).
-        tick_interval: seconds between the scheduler's passes (default: derived from the timeouts).
+        tick_interval: seconds between the idle-session passes (default: derived from the timeout).
 
     Raises:
-        ValueError: a bound is not positive or more than 10 assistant properties are asked for.
+        ValueError: ``session_timeout`` is not positive or more than 10 assistant properties are asked for.
 
     Example:
         >>> engine = SessionEngine(AlignClient(host="http://127.0.0.1:8787"), session_timeout=600)
@@ -152,31 +145,30 @@ class SessionEngine:
         session_timeout: float = 1800.0,
         default_user_id: str = "anonymous",
         redact: RedactHook | None = None,
-        settle_seconds: float = 10.0,
         assistant_properties: Collection[str] = DEFAULT_ASSISTANT_PROPERTIES,
         tick_interval: float | None = None,
     ) -> None:
-        if session_timeout <= 0 or settle_seconds < 0:
-            raise ValueError("session_timeout must be > 0 and settle_seconds >= 0")
+        if session_timeout <= 0:
+            raise ValueError("session_timeout must be > 0")
         if len(assistant_properties) > ev.MAX_CUSTOM_PROPERTIES:
             raise ValueError(f"at most {ev.MAX_CUSTOM_PROPERTIES} assistant_properties")
         self.client = client
-        self.store: SessionStore = store if store is not None else InMemorySessionStore(session_timeout)
         self.session_timeout = float(session_timeout)
+        # Used alone, or when a shared store fails (its sessions may then split; counted).
+        self.local_store = InMemorySessionStore(session_timeout)
+        self.store: SessionStore = store if store is not None else self.local_store
         self.default_user_id = ev.check_id("default_user_id", default_user_id)
         self.redact = redact
-        self.settle_seconds = float(settle_seconds)
         self.assistant_properties = frozenset(assistant_properties)
         self.counters: dict[str, int] = {}
-        self._lock = threading.RLock()
-        self._pending: dict[str, _Pending] = {}
-        # open_session arguments for sessions whose first message is not logged yet
-        self._opening: dict[str, tuple[str | None, Mapping[str, str] | None]] = {}
+        self._lock = threading.Lock()
+        self._warned_ambiguous = False
         self._closed = False
         if tick_interval is None:
-            tick_interval = min(1.0, self.session_timeout / 4, max(self.settle_seconds / 2, 0.05))
+            tick_interval = min(1.0, self.session_timeout / 4)
         self._ticker = Ticker(self._tick, tick_interval)
-        # Runs before the client's own exit flush (atexit is last-in, first-out), so held replies
+        _engines.add(self)
+        # Runs before the client's own exit flush (atexit is last-in, first-out), so the closes
         # reach the buffer that flush then delivers.
         self._atexit = _weak_method(self._at_exit)
         atexit.register(self._atexit)
@@ -195,8 +187,8 @@ class SessionEngine:
         assistant_id: str | None = None,
         custom_properties: Mapping[str, str] | None = None,
     ) -> Turn:
-        """Resolve the session of a model call and log the user (and unseen assistant) messages
-        that it adds to the conversation. Call it just before the provider call.
+        """Resolve the session of a model call and log the messages it adds to the conversation
+        (the user's turn). Call it just before the provider call.
 
         Args:
             partition: isolates implicit threading (e.g. a hash of the provider API key and base URL).
@@ -205,7 +197,8 @@ class SessionEngine:
             user_id: the request's end-user id (``user`` / ``safety_identifier`` / run metadata);
                 a scope's user wins over it; default ``default_user_id``.
             session_id: an explicit session id known to the integration (Responses ``conversation``,
-                LangChain metadata); a scope's wins over it.
+                LangChain metadata); a scope's wins over it. Ids over 64 characters become a
+                stable digest (``h_...``), as user ids do.
             previous_response_id: continue the session of that captured response (Responses API).
             delta: ``messages`` hold only the items new since the previous turn (Responses with
                 ``conversation`` or ``previous_response_id``), not the whole history.
@@ -220,8 +213,8 @@ class SessionEngine:
 
         Example:
             >>> turn = engine.begin_turn(partition="api-key-hash", messages=[ChatItem("user", "Hi")])
-            >>> turn.session_id, turn.reply_index
-            ('6c1f...', 2)
+            >>> turn.session_id
+            '6c1f...'
         """
         scope = current_scope()
         if scope is not None:
@@ -229,21 +222,39 @@ class SessionEngine:
             user_id = scope.user_id or user_id
             assistant_id = scope.assistant_id or assistant_id
             custom_properties = scope.custom_properties or custom_properties
-        user = _safe_id(user_id) if user_id else self.default_user_id
+        user = safe_id(user_id) if user_id else self.default_user_id
         self._ticker.ensure_started()
+        sid = safe_id(session_id) if session_id else None
+        if sid is not None:
+            namespace = turn_namespace = "s\x1f" + sid
+        else:
+            namespace = f"i\x1f{partition}\x1f{user}"
+            turn_namespace = "p\x1f" + previous_response_id if previous_response_id else namespace
+        request = plan_request(
+            messages,
+            namespace=namespace,
+            turn_namespace=turn_namespace,
+            session_id=sid,
+            response_key=previous_response_id,
+            new_session_id=uuid.uuid4().hex,
+            user_id=user,
+            regenerate_first=bool(user_id) and not delta,
+        )
+        store = self.store
         now = time.time()
-        with self._lock:
-            turn = self._begin(
-                partition,
-                messages,
-                user,
-                session_id,
-                previous_response_id,
-                delta,
-                now,
-                (assistant_id, custom_properties),
-            )
+        try:
+            claim = store.begin_turn(request.plan, now)
+        except Exception:
+            if store is self.local_store:
+                raise
+            store = self.local_store
+            self._shared_store_failed("begin_turn")
+            claim = store.begin_turn(request.plan, now)
+        plan = request.plan
+        turn_key = plan.anchors[claim.anchor].turn_key if claim.anchor >= 0 else plan.opening_key
+        turn = Turn(claim.session_id, claim.user_id or user, claim.regenerates, request, turn_key, store)
         LAST_SESSION_ID.set(turn.session_id)
+        self._log_claim(claim, request, messages, assistant_id, custom_properties)
         return turn
 
     def end_turn(
@@ -257,11 +268,10 @@ class SessionEngine:
         incomplete: bool = False,
         alternatives: Sequence[str] = (),
     ) -> MessageRef | None:
-        """Record the model's reply to a turn.
+        """Record and log the model's reply to a turn.
 
-        The reply is held pending (see the module doc) and logged with its index; ``latency_ms``
-        is added unless given. A reply with no text (only tool calls) is not logged but still
-        threads the conversation.
+        The reply takes the session's next index; ``latency_ms`` is added unless given. A reply
+        with no text (only tool calls) is not logged but still threads the conversation.
 
         Args:
             turn: from :meth:`begin_turn`.
@@ -285,59 +295,38 @@ class SessionEngine:
         if turn.done:
             return turn.ref
         turn.done = True
-        props = self._assistant_properties(turn, properties, incomplete)
         text = reply_text.strip() if reply_text else ""
+        outputs: list[ChatItem] = []
+        if text:
+            outputs.append(ChatItem(ASSISTANT, text))
+        if tool_call_ids:
+            outputs.append(ChatItem(TOOL_CALLS, tool_call_key(tool_call_ids)))
+        others = [ChatItem(ASSISTANT, a) for a in alternatives if a and not a.isspace()]
+        outcome = TurnOutcome(
+            turn.session_id,
+            turn.turn_key,
+            bool(text),
+            INCOMPLETE if incomplete else DONE,
+            reply_keys(turn.request, outputs, others),
+            response_id,
+        )
         now = time.time()
-        with self._lock:
-            state = self.store.get_session(turn.session_id)
-            if state is None:
-                state, evicted = self.store.create_session(turn.session_id, turn.user_id, now)
-                self._close_states(evicted)
-            ref: MessageRef | None = None
-            if text:
-                index = turn.reply_index
-                h_text = chain_hash(turn.request_hash, ASSISTANT, text)
-                hashes = [h_text]
-                self.store.put_thread(h_text, ThreadPoint(turn.session_id, index + 1))
-                if tool_call_ids:
-                    h_tools = chain_hash(h_text, TOOL_CALLS, tool_call_key(tool_call_ids))
-                    hashes.append(h_tools)
-                    self.store.put_thread(h_tools, ThreadPoint(turn.session_id, index + 1))
-                ref = MessageRef(turn.session_id, index)
-                candidate = _Candidate(tuple(hashes), reply_text or "", props, response_id)
-                pending = self._pending.get(turn.session_id)
-                if pending is not None and pending.index == index:
-                    pending.candidates.append(candidate)
-                    del pending.candidates[:-_MAX_CANDIDATES]
-                    pending.deadline = time.monotonic() + self.settle_seconds
-                    self._count("regenerated")
-                elif turn.regenerating and state.last_reply_index >= index:
-                    # Its turn's reply was already logged: that index cannot be reused.
-                    self._count("late_regeneration")
-                else:
-                    if pending is not None:
-                        self._commit(pending, None)
-                    self._pending[turn.session_id] = _Pending(
-                        turn.session_id, index, [candidate], time.monotonic() + self.settle_seconds
-                    )
-                    if self.settle_seconds == 0:
-                        self._commit(self._pending[turn.session_id], None)
-                state.next_index = max(state.next_index, index + 1)
-                state.last_reply_index = max(state.last_reply_index, index)
-                next_index = index + 1
-            else:
-                next_index = turn.reply_index
-                if tool_call_ids:
-                    h_tools = chain_hash(turn.request_hash, TOOL_CALLS, tool_call_key(tool_call_ids))
-                    self.store.put_thread(h_tools, ThreadPoint(turn.session_id, next_index))
-            if response_id:
-                self.store.put_response(
-                    response_id,
-                    ResponsePoint(turn.session_id, next_index, ref.message_index if ref else None),
-                )
-            self.store.save_session(state, now)
-        turn.ref = ref
-        return ref
+        store = turn.store
+        try:
+            index = store.end_turn(outcome, now)
+        except Exception:
+            if store is self.local_store:
+                raise
+            self._shared_store_failed("end_turn")
+            index = self.local_store.end_turn(outcome, now)
+        if not index:
+            return None
+        props = self._assistant_properties(turn, properties, incomplete)
+        self._log(turn.session_id, index, ASSISTANT, reply_text or "", props)
+        if turn.regenerates:
+            self._count("regenerated")
+        turn.ref = MessageRef(turn.session_id, index)
+        return turn.ref
 
     def fail_turn(self, turn: Turn) -> None:
         """The provider call failed: nothing more is logged (the user message already was, and a
@@ -346,7 +335,11 @@ class SessionEngine:
         Example:
             >>> engine.fail_turn(turn)
         """
+        if turn.done:
+            return
         turn.done = True
+        with capture_internal_exceptions(self.client, "session_store"):
+            turn.store.fail_turn(turn.session_id, turn.turn_key, time.time())
 
     def register_ref(self, key: str, ref: MessageRef) -> None:
         """Map another key (e.g. a LangChain run id, as ``str(run_id)``) to a logged message, so
@@ -355,7 +348,8 @@ class SessionEngine:
         Example:
             >>> engine.register_ref(str(run_id), ref)
         """
-        self.store.put_response(key, ResponsePoint(ref.session_id, ref.message_index + 1, ref.message_index))
+        with capture_internal_exceptions(self.client, "session_store"):
+            self.store.put_response(key, ResponsePoint(ref.session_id, ref.message_index))
 
     def message_ref(self, key: str) -> MessageRef | None:
         """The message logged for a response id / registered key, or None (unknown, expired, or the
@@ -365,198 +359,114 @@ class SessionEngine:
             >>> engine.message_ref("chatcmpl-1")
             MessageRef(session_id='6c1f...', message_index=2)
         """
-        point = self.store.get_response(key)
+        point: ResponsePoint | None = None
+        with capture_internal_exceptions(self.client, "session_store"):
+            point = self.store.get_response(key)
+        if point is None and self.store is not self.local_store:
+            point = self.local_store.get_response(key)
         if point is None or point.message_index is None:
             return None
         return MessageRef(point.session_id, point.message_index)
 
     def send_feedback(self, ref: MessageRef, feedback_type: str, *, key: str | None = None) -> None:
-        """Send ``create_message_feedback`` for a captured message; a pending reply is logged first
-        (the variant produced for ``key`` if given), since the user rated what they saw.
+        """Send ``create_message_feedback`` for a captured message.
 
         Raises:
             ValidationError: ``feedback_type`` is not ``"thumbs_up"`` / ``"thumbs_down"``.
         """
         ev.check_feedback_type(feedback_type)
-        with self._lock:
-            pending = self._pending.get(ref.session_id)
-            if pending is not None and pending.index == ref.message_index:
-                self._commit(pending, key)
         self.client.create_message_feedback(ref.session_id, ref.message_index, feedback_type)
 
-    def flush(self) -> None:
-        """Log every pending reply now (call before ``client.flush()``; autoinstrument hooks it)."""
-        with self._lock:
-            for pending in list(self._pending.values()):
-                self._commit(pending, None)
-
     def close(self, *, close_sessions: bool = True) -> None:
-        """Log pending replies, optionally close every tracked session, stop the scheduler."""
-        self._ticker.stop()
-        with capture_internal_exceptions(self.client, "engine_close"):
-            self.flush()
-            if close_sessions:
-                with self._lock:
-                    self._close_states(self.store.pop_all())
+        """Stop the scheduler and, when ``close_sessions``, close every session this process tracks
+        (a shared store's sessions stay open for the other processes; they close on inactivity)."""
+        if self._closed:
+            return
         self._closed = True
+        self._ticker.stop()
         atexit.unregister(self._atexit)
+        if close_sessions:
+            with capture_internal_exceptions(self.client, "engine_close"):
+                stores = {id(s): s for s in (self.store, self.local_store)}.values()
+                self._close_sessions([sid for store in stores for sid in store.pop_all()])
 
     def stats(self) -> dict[str, int]:
-        """Counters: ``regenerated``, ``late_regeneration``, ``sessions_opened``, ``sessions_closed``."""
+        """Counters: ``sessions_opened``, ``sessions_closed``, ``regenerated``, ``resumed``,
+        ``ambiguous`` (new sessions opened rather than guessed), ``store_fallback`` (calls served
+        by the in-process store while the shared store failed)."""
         with self._lock:
             return dict(self.counters)
 
     # --- internals --------------------------------------------------------------------------------------
 
-    def _begin(
+    def _log_claim(
         self,
-        partition: str,
+        claim: TurnClaim,
+        request: Request,
         items: Sequence[ChatItem],
-        user: str,
-        session_id: str | None,
-        previous_response_id: str | None,
-        delta: bool,
-        now: float,
-        opening: tuple[str | None, Mapping[str, str] | None],
-    ) -> Turn:
-        store = self.store
-        count = len(items)
-        sid: str | None = None
-        state: SessionState | None = None
-        if session_id is not None:
-            sid = _safe_id(session_id)
-            state = store.get_session(sid)
-            if delta:
-                root = root_hash("d", sid, str(state.last_reply_index if state else 0))
-                base = state.next_index if state else 1
-            else:
-                root = root_hash("s", sid)
-                base = 1
-        elif (
-            previous_response_id is not None
-            and (point := store.get_response(previous_response_id)) is not None
-        ):
-            sid = point.session_id
-            state = store.get_session(sid)
-            root = root_hash("p", previous_response_id)
-            base = point.next_index
-            delta = True
-        else:
-            root = root_hash("i", partition, user)
-            base = 1
-        hashes = chain_hashes(root, items)
-
-        # The longest known prefix (chained hashes: if h_j is known, so were the shorter ones).
-        skip = 0
-        known: ThreadPoint | None = None
-        for j in range(count, 0, -1):
-            point_j = store.get_thread(hashes[j - 1])
-            if point_j is not None and (sid is None or point_j.session_id == sid):
-                skip, known = j, point_j
-                break
-
-        if sid is None:  # implicit threading
-            if known is not None:
-                state = store.get_session(known.session_id)
-            if (
-                known is None
-                or state is None
-                or not _has_model_output(items, skip)
-                or not _continues(known, state, skip == count)
-            ):
-                sid, state, skip, base = uuid.uuid4().hex, None, 0, 1
-            else:
-                sid, base = known.session_id, known.next_index
-        elif known is not None and state is not None and _continues(known, state, skip == count):
-            base = known.next_index
-        elif known is not None and state is None:
-            base = known.next_index  # a closed session continued by id
-        elif state is not None and not delta:
-            # History we cannot place (stateless calls in a scope, or a fork): the new turn is the
-            # items after the last model output, appended at the session's next index.
-            skip = 0
-            for j in range(count, 0, -1):
-                if items[j - 1].kind in ASSISTANT_KINDS:
-                    skip = j
-                    break
-            base = state.next_index
-        else:
-            skip = 0
-        if state is None:
-            state, evicted = store.create_session(sid, user, now)
-            self._close_states(evicted)
-        # A closed session resumed by id never reuses its indexes.
-        base = max(base, state.next_index) if not (known is not None and skip == count) else base
-        if not state.opened:
-            self._opening[sid] = opening
-
-        # A pending reply that this request carries forward is the one the conversation went on with.
-        pending = self._pending.get(sid)
-        if pending is not None and pending.index < base:
-            seen = set(hashes[:skip])
-            chosen = next((c for c in pending.candidates if seen.intersection(c.hashes)), None)
-            self._commit(pending, chosen.key if chosen else None, chosen)
-
-        index = base
-        for i in range(skip, count):
-            kind, text = items[i]
-            if kind in LOGGED_KINDS and text.strip():
-                self._log(state, index, kind, text, None)
-                index += 1
-            store.put_thread(hashes[i], ThreadPoint(sid, index))
-        regenerating = skip == count and 0 < index <= state.last_reply_index
-        if not regenerating:
-            state.next_index = max(state.next_index, index)
-        store.save_session(state, now)
-        return Turn(sid, state.user_id, index, hashes[-1] if hashes else root, regenerating)
-
-    def _log(
-        self, state: SessionState, index: int, role: str, text: str, props: dict[str, str] | None
+        assistant_id: str | None,
+        custom_properties: Mapping[str, str] | None,
     ) -> None:
+        if claim.evicted:
+            self._close_sessions(claim.evicted)
+        sid = claim.session_id
+        if claim.ambiguous:
+            self._count("ambiguous")
+            if not self._warned_ambiguous:
+                self._warned_ambiguous = True
+                logger.warning(_AMBIGUITY_HINT)
+        if claim.opened:
+            properties = dict(custom_properties or {})
+            if claim.continues:
+                self._count("resumed")
+                if len(properties) < ev.MAX_CUSTOM_PROPERTIES:
+                    properties[CONTINUES_PROPERTY] = claim.continues
+            try:
+                self.client.open_session(sid, claim.user_id, assistant_id, properties or None)
+                self._count("sessions_opened")
+            except Exception:
+                report_internal_error(self.client, "open_session")
+        if claim.log == "none":
+            return
+        if claim.log == "history":
+            start = 0
+        elif claim.anchor >= 0:
+            start = request.positions[claim.anchor] + 1
+        else:
+            start = request.newest_output + 1
+        index = claim.first_index
+        for i in range(start, len(items)):
+            kind, text = items[i]
+            if is_loggable(kind, text):
+                self._log(sid, index, kind, text, None)
+                index += 1
+
+    def _log(self, session_id: str, index: int, role: str, text: str, props: dict[str, str] | None) -> None:
         try:
             content = self.redact(text, role) if self.redact is not None else text
-            if not state.opened:
-                assistant_id, custom = self._opening.pop(state.session_id, (None, None))
-                self.client.open_session(state.session_id, state.user_id, assistant_id, custom)
-                state.opened = True
-                self._count("sessions_opened")
-            self.client.create_message(state.session_id, index, role, content, props)
+            self.client.create_message(session_id, index, role, content, props)
         except Exception:
             report_internal_error(self.client, "log_message")
 
-    def _commit(self, pending: _Pending, key: str | None, chosen: _Candidate | None = None) -> None:
-        if self._pending.get(pending.session_id) is pending:
-            del self._pending[pending.session_id]
-        if chosen is None:
-            chosen = next(
-                (c for c in pending.candidates if key is not None and c.key == key), pending.candidates[-1]
-            )
-        state = self.store.get_session(pending.session_id)
-        if state is None:
-            state = SessionState(pending.session_id, self.default_user_id, opened=True)
-        self._log(state, pending.index, ASSISTANT, chosen.text, chosen.properties)
-
-    def _close_states(self, states: Sequence[SessionState]) -> None:
-        for state in states:
-            pending = self._pending.get(state.session_id)
-            if pending is not None:
-                self._commit(pending, None)
-            self._opening.pop(state.session_id, None)
-            if state.opened:
-                with capture_internal_exceptions(self.client, "close_session"):
-                    self.client.close_session(state.session_id)
-                    self._count("sessions_closed")
+    def _close_sessions(self, session_ids: Sequence[str]) -> None:
+        for sid in session_ids:
+            with capture_internal_exceptions(self.client, "close_session"):
+                self.client.close_session(sid)
+                self._count("sessions_closed")
 
     def _tick(self) -> None:
-        with capture_internal_exceptions(self.client, "session_tick"), self._lock:
-            mono = time.monotonic()
-            for pending in [p for p in self._pending.values() if p.deadline <= mono]:
-                self._commit(pending, None)
-            self._close_states(self.store.pop_expired(time.time() - self.session_timeout))
+        inactive_since = time.time() - self.session_timeout
+        with capture_internal_exceptions(self.client, "session_tick"):
+            if self.store is not self.local_store:
+                self._close_sessions(self.local_store.claim_expired(inactive_since))
+            self._close_sessions(self.store.claim_expired(inactive_since))
+
+    def _shared_store_failed(self, operation: str) -> None:
+        self._count("store_fallback")
+        report_internal_error(self.client, f"session_store_{operation}")
 
     def _at_exit(self) -> None:
-        if not self._closed:
-            self.close(close_sessions=True)
+        self.close(close_sessions=True)
 
     def _assistant_properties(
         self, turn: Turn, properties: Mapping[str, object] | None, incomplete: bool
@@ -571,29 +481,16 @@ class SessionEngine:
             out["latency_ms"] = str(turn.elapsed_ms)
         if incomplete and "incomplete" in wanted:
             out["incomplete"] = "true"
+        if turn.regenerates and "regenerates" in wanted:
+            out["regenerates"] = str(turn.regenerates)
         return out or None
 
     def _count(self, name: str) -> None:
-        self.counters[name] = self.counters.get(name, 0) + 1
+        with self._lock:
+            self.counters[name] = self.counters.get(name, 0) + 1
 
 
-def _has_model_output(items: Sequence[ChatItem], end: int) -> bool:
-    """Whether ``items[:end]`` holds a model output (searched from the end, where it usually is)."""
-    return any(items[i].kind in ASSISTANT_KINDS for i in range(end - 1, -1, -1))
-
-
-def _continues(known: ThreadPoint, state: SessionState, whole_request_known: bool) -> bool:
-    """Whether a known prefix may continue its session here, rather than fork it.
-
-    It may when nothing was logged after the prefix (a continuation, or the retry of a failed
-    call), or when the whole request is known and only its reply followed (a regeneration).
-    """
-    if known.next_index == state.next_index:
-        return True
-    return whole_request_known and known.next_index == state.last_reply_index == state.next_index - 1
-
-
-def _safe_id(value: str) -> str:
+def safe_id(value: str) -> str:
     """An id usable on the wire: at most 64 characters (longer ones become a stable digest)."""
     value = str(value)
     if 0 < len(value) <= ev.MAX_ID_CHARS:
@@ -617,8 +514,8 @@ def _weak_method(method: Callable[[], None]) -> Callable[[], None]:
 
 
 __all__ = [
+    "CONTINUES_PROPERTY",
     "DEFAULT_ASSISTANT_PROPERTIES",
-    "USER",
     "ChatItem",
     "MessageRef",
     "SessionEngine",

@@ -1,4 +1,4 @@
-"""Canonical conversation items and the chained hash that threads calls into sessions.
+"""Canonical conversation items and the digests that thread calls into sessions.
 
 An integration turns a provider request into a list of :class:`ChatItem` in conversation order
 (system and developer messages left out: apps often put a timestamp in them, and they are not
@@ -15,7 +15,7 @@ stay one turn of one session, while only the user's message and the final answer
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from hashlib import blake2b
 from typing import NamedTuple
 
@@ -28,7 +28,7 @@ LOGGED_KINDS = frozenset({USER, ASSISTANT})
 """Kinds that become Align messages (and take a message index)."""
 
 ASSISTANT_KINDS = frozenset({ASSISTANT, TOOL_CALLS})
-"""Kinds produced by the model: a known prefix ending in one of these was answered by a call we saw."""
+"""Kinds produced by the model: the outputs a request can continue from."""
 
 HASH_BYTES = 16
 
@@ -40,54 +40,31 @@ class ChatItem(NamedTuple):
     text: str
 
 
+def is_loggable(kind: str, text: str) -> bool:
+    """Whether an item becomes an Align message: a user or assistant text that is not blank."""
+    return kind in LOGGED_KINDS and bool(text) and not text.isspace()
+
+
 def canonical_text(text: str) -> str:
     """The form of a text used for hashing: surrounding whitespace does not matter, because apps
     often ``strip()`` a reply before sending it back in the next request."""
     return text.strip()
 
 
-def root_hash(*parts: str) -> bytes:
-    """The start of a hash chain, namespaced by ``parts`` (e.g. mode, partition, user)."""
-    return blake2b("\x1f".join(parts).encode("utf-8", "surrogatepass"), digest_size=HASH_BYTES).digest()
+def item_digest(kind: str, text: str) -> bytes:
+    """The digest of one item (its kind and canonical text)."""
+    return blake2b(
+        f"{kind}\x00{canonical_text(text)}".encode("utf-8", "surrogatepass"), digest_size=HASH_BYTES
+    ).digest()
 
 
-def chain_hash(previous: bytes, kind: str, text: str) -> bytes:
-    """The hash of a conversation prefix extended by one item."""
-    h = blake2b(previous, digest_size=HASH_BYTES)
-    h.update(f"{kind}\x00{canonical_text(text)}".encode("utf-8", "surrogatepass"))
+def key(*parts: bytes | str) -> bytes:
+    """A store key from digests and labels (labels are short ASCII strings)."""
+    h = blake2b(digest_size=HASH_BYTES)
+    for part in parts:
+        h.update(part.encode("utf-8", "surrogatepass") if isinstance(part, str) else part)
+        h.update(b"\x1f")
     return h.digest()
-
-
-_MAX_CACHED = 8192
-# Keyed by the text's (cached) Python hash and length, not the text: the memo must not keep the
-# app's messages alive. A 64-bit collision at the same prefix is not a practical concern.
-_cache: dict[tuple[bytes, str, int, int], bytes] = {}
-
-
-def chain_hashes(root: bytes, items: Sequence[ChatItem]) -> list[bytes]:
-    """``[h1, ..., hn]``: ``h_i`` is the hash of ``items[:i]`` chained from ``root``.
-
-    Apps re-send their whole history on every call, so each step is memoised: a dict look-up (the
-    strings' hashes are cached by Python) instead of a blake2b digest per message per call. The
-    memo is bounded (cleared when full) and holds no reference to the texts.
-    """
-    out: list[bytes] = []
-    append = out.append
-    cache = _cache
-    h = root
-    for kind, text in items:
-        key = (h, kind, hash(text), len(text))
-        found = cache.get(key)
-        if found is None:
-            digest = blake2b(h, digest_size=HASH_BYTES)
-            digest.update(f"{kind}\x00{text.strip()}".encode("utf-8", "surrogatepass"))
-            found = digest.digest()
-            if len(cache) >= _MAX_CACHED:
-                cache.clear()
-            cache[key] = found
-        h = found
-        append(h)
-    return out
 
 
 def tool_call_key(call_ids: Iterable[str]) -> str:

@@ -1,4 +1,4 @@
-"""One daemon thread that runs the engine's periodic work (settling replies, closing idle sessions).
+"""One daemon thread that runs the engine's periodic work (closing idle sessions).
 
 A single ticker serves every session, so the cost is one sleeping thread however many sessions
 are tracked. It starts lazily on first use (no thread at import or construction time) and

@@ -1,30 +1,45 @@
-"""Session state behind one small interface, so that a shared store (Redis) can replace the in-memory one.
+"""The session store interface: the few atomic operations the engine needs, and their data.
 
-What is stored (all of it bounded by count and by age):
+The engine computes, per request, a :class:`TurnPlan` (pure hashing, see
+:mod:`~align_instrument.sessions.resolution`); a store applies it atomically in one operation
+before the provider call (:meth:`SessionStore.begin_turn`) and records the reply in one operation
+after it (:meth:`SessionStore.end_turn`). One operation each, so that a shared store (Redis) costs
+one round trip before the call and one after, and two processes serving the same conversation
+can never take the same index.
 
-- threading points: chained hash of a conversation prefix -> ``(session_id, next_index)``, the
-  index the next logged message after that prefix takes;
-- response points: provider response id (or a LangChain run id) -> the session, the index of
-  the reply logged for it (None when it had no text) and the next index after it;
-- sessions: session id -> :class:`SessionState` (next free index, last activity, opened flag),
-  ordered by last activity so that expiry and overflow pop the least recently active first;
-- closed sessions: session id -> next index, so that a scope that keeps using a session id after
-  its inactivity close never reuses an index.
+What a store keeps, every entry bounded by count and by age:
 
-A multi-process store must make ``create_session`` / ``save_session`` atomic per session (e.g. a
-Redis hash + a sorted set by last activity, under a Lua script or WATCH); the engine serialises
-calls within one process.
+- anchors: key derived from a captured model output (alone, after the user message that preceded
+  it, after the previous output) -> the session it was captured in, or :data:`AMBIGUOUS` when two
+  sessions produced it;
+- turns: key of "this output + the items after it" -> (session, reply index, status), so that the
+  same request again is a retry or a regeneration, never a second copy of the user's message;
+- sessions: id -> (user, next free index, last activity); closed ones remember their next index
+  so that a session resumed by id never reuses an index;
+- responses: provider response id / LangChain run id -> the session and the index of its reply.
+
+The semantics of :meth:`SessionStore.begin_turn` are spelt out once, in
+:class:`~align_instrument.sessions.memory_store.InMemorySessionStore`; other stores must match
+them exactly (the shared-store tests run the same scenarios against both).
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Generic, NamedTuple, Protocol, TypeVar
+from typing import NamedTuple, Protocol
 
-V = TypeVar("V")
+AMBIGUOUS = "\x00ambiguous"
+"""Anchor value of an output captured in more than one session (never a valid session id)."""
+
+# Turn statuses
+INFLIGHT = 1
+"""The provider call is running (or its process died)."""
+FAILED = 2
+"""The call raised: a retry of the same request continues the turn without logging it again."""
+DONE = 3
+"""The reply was complete: the same request again is a regeneration."""
+INCOMPLETE = 4
+"""The reply was cut short (logged, marked ``incomplete``): the same request again is a retry,
+logged as a regeneration of the incomplete variant."""
 
 
 class MessageRef(NamedTuple):
@@ -39,218 +54,146 @@ class MessageRef(NamedTuple):
     message_index: int
 
 
-class ThreadPoint(NamedTuple):
-    """A known conversation prefix: its session and the index the next logged message takes."""
-
-    session_id: str
-    next_index: int
-
-
 class ResponsePoint(NamedTuple):
-    """A provider response (or run) we captured: its session, the index of its logged reply
-    (None when the reply had no text, e.g. only tool calls) and the index that follows it."""
+    """A provider response (or run) we captured: its session and the index of its logged reply
+    (None when the reply had no text, e.g. only tool calls)."""
 
     session_id: str
-    next_index: int
     message_index: int | None
 
 
-@dataclass(slots=True)
-class SessionState:
-    """Per-session state. ``last_reply_index`` is the index reserved by the latest assistant reply
-    (0 before any); ``last_activity`` is wall-clock seconds (comparable across processes)."""
+class Anchor(NamedTuple):
+    """One model output of a request that the request may continue from.
+
+    Attributes:
+        keys: the output's anchor keys, strongest evidence first (with the previous output, with
+            the user message before it, alone).
+        turn_key: identifies "this output and the items after it": the same request again.
+        new_count: how many loggable messages come after the output (the new turn).
+    """
+
+    keys: tuple[bytes, ...]
+    turn_key: bytes
+    new_count: int
+
+
+class TurnPlan(NamedTuple):
+    """What the engine asks of the store before a provider call.
+
+    Attributes:
+        anchors: the request's newest model outputs, newest first (at most a few).
+        opening_key: the turn key when no anchor is known (the items after the newest output, or
+            the whole request when it has no output).
+        opening_count: loggable messages after the newest output (all of them when there is none).
+        history_count: loggable messages in the whole request.
+        session_id: an explicit session (scope, Responses ``conversation``, LangChain metadata).
+        response_key: a ``previous_response_id`` whose session this call continues.
+        new_session_id: the id to use if a session is created.
+        user_id: the user of a created session.
+        regenerate_first: the same opening request again may be a regeneration (the user is known);
+            otherwise only a failed or cut-short one is retried (two anonymous users saying "Hi"
+            must not share a session).
+    """
+
+    anchors: tuple[Anchor, ...]
+    opening_key: bytes
+    opening_count: int
+    history_count: int
+    session_id: str | None
+    response_key: str | None
+    new_session_id: str
+    user_id: str
+    regenerate_first: bool
+
+
+class TurnClaim(NamedTuple):
+    """The store's answer to a :class:`TurnPlan`.
+
+    Attributes:
+        session_id: the session the turn belongs to.
+        user_id: that session's user.
+        anchor: index in ``plan.anchors`` of the output continued, or -1.
+        first_index: index of the first message to log (the claimed range has the plan's count).
+        log: what to log: ``"new"`` (the items after the anchor, or after the newest output),
+            ``"history"`` (every loggable item: a session created from a history we never saw) or
+            ``"none"`` (a retry or a regeneration: the turn was logged already).
+        opened: this call created (or reopened) the session: send ``open_session`` first.
+        continues: a closed session this new one continues (sent as a session property), or "".
+        regenerates: the reply index this turn regenerates, or 0.
+        ambiguous: the newest known output was captured in several sessions (a new one was opened).
+        evicted: sessions dropped to stay within capacity (the engine closes them).
+    """
 
     session_id: str
     user_id: str
-    next_index: int = 1
-    last_reply_index: int = 0
-    last_activity: float = 0.0
-    opened: bool = False
+    anchor: int
+    first_index: int
+    log: str
+    opened: bool
+    continues: str
+    regenerates: int
+    ambiguous: bool
+    evicted: tuple[str, ...]
+
+
+class TurnOutcome(NamedTuple):
+    """What the engine records after a provider call.
+
+    Attributes:
+        session_id, turn_key: from the claim and the plan.
+        has_text: the reply has text to log (it takes the session's next index).
+        status: :data:`DONE` or :data:`INCOMPLETE`.
+        anchor_keys: keys of the reply's outputs (and the other choices'), to register.
+        response_key: the provider's response id to map to the reply, or None.
+    """
+
+    session_id: str
+    turn_key: bytes
+    has_text: bool
+    status: int
+    anchor_keys: tuple[bytes, ...]
+    response_key: str | None
 
 
 class SessionStore(Protocol):
-    """The interface the :class:`~align_instrument.sessions.engine.SessionEngine` needs."""
+    """The interface the :class:`~align_instrument.sessions.engine.SessionEngine` needs.
 
-    def get_thread(self, key: bytes) -> ThreadPoint | None:
-        """The point recorded for a prefix hash, or None (unknown or expired)."""
+    Attributes:
+        shared: True when the state outlives this process (other processes use it): the engine
+            then never closes sessions at exit, and closes idle ones only through
+            :meth:`claim_expired`.
+    """
+
+    shared: bool
+
+    def begin_turn(self, plan: TurnPlan, now: float) -> TurnClaim:
+        """Resolve the session of a request and claim the indexes of its new messages, atomically."""
         ...
 
-    def put_thread(self, key: bytes, point: ThreadPoint) -> None:
-        """Record (or refresh) a prefix hash."""
+    def end_turn(self, outcome: TurnOutcome, now: float) -> int:
+        """Record a reply: claim its index (0 when it has no text), register its anchors (an anchor
+        already held by another session becomes :data:`AMBIGUOUS`), update the turn's status and
+        the session's activity. Returns the reply's index (0 when it has no text)."""
         ...
 
-    def get_response(self, response_id: str) -> ResponsePoint | None:
+    def fail_turn(self, session_id: str, turn_key: bytes, now: float) -> None:
+        """The provider call raised: a retry of the same request continues the turn."""
+        ...
+
+    def get_response(self, response_key: str) -> ResponsePoint | None:
         """The point recorded for a response id / run id, or None."""
         ...
 
-    def put_response(self, response_id: str, point: ResponsePoint) -> None:
-        """Record a response id / run id."""
+    def put_response(self, response_key: str, point: ResponsePoint) -> None:
+        """Map another key (a LangChain run id) to a logged message."""
         ...
 
-    def get_session(self, session_id: str) -> SessionState | None:
-        """The state of an active (not closed) session, or None."""
+    def claim_expired(self, inactive_since: float) -> list[str]:
+        """Stop tracking the sessions idle since before ``inactive_since`` and return them; each
+        is returned to exactly one caller (the one that sends its ``close_session``)."""
         ...
 
-    def create_session(
-        self, session_id: str, user_id: str, now: float
-    ) -> tuple[SessionState, list[SessionState]]:
-        """Start tracking a session; a recently closed one resumes its next index.
-
-        Returns:
-            The new state and the states evicted to stay within capacity (least recently active
-            first); the caller closes those.
-        """
+    def pop_all(self) -> list[str]:
+        """At shutdown of a process-local store: stop tracking and return every active session.
+        A shared store returns [] (other processes go on with them)."""
         ...
-
-    def save_session(self, state: SessionState, now: float) -> None:
-        """Write back a session's state and mark it active at ``now``."""
-        ...
-
-    def pop_expired(self, inactive_since: float) -> list[SessionState]:
-        """Stop tracking and return the sessions whose last activity is before ``inactive_since``."""
-        ...
-
-    def pop_all(self) -> list[SessionState]:
-        """Stop tracking and return every active session (at shutdown)."""
-        ...
-
-
-class _TtlLru(Generic[V]):
-    """A dict bounded by count (least recently written evicted) and by age (lazy expiry)."""
-
-    __slots__ = ("_data", "_max_items", "_ttl")
-
-    def __init__(self, max_items: int, ttl: float) -> None:
-        self._data: OrderedDict[object, tuple[float, V]] = OrderedDict()
-        self._max_items = max_items
-        self._ttl = ttl
-
-    def get(self, key: object, now: float) -> V | None:
-        entry = self._data.get(key)
-        if entry is None:
-            return None
-        if entry[0] < now:
-            del self._data[key]
-            return None
-        return entry[1]
-
-    def put(self, key: object, value: V, now: float) -> None:
-        data = self._data
-        data[key] = (now + self._ttl, value)
-        data.move_to_end(key)
-        # Entries are kept in write order, so expired ones are at the front.
-        while data:
-            first = next(iter(data.values()))
-            if len(data) > self._max_items or first[0] < now:
-                data.popitem(last=False)
-            else:
-                break
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-
-class InMemorySessionStore:
-    """The default :class:`SessionStore`: one process, bounded, thread-safe.
-
-    Args:
-        session_ttl: seconds after which threading points and response points expire (use the
-            session timeout: a prefix of a closed session must not be continued).
-        max_sessions: active sessions tracked; beyond it the least recently active is evicted.
-        max_threads: threading points kept.
-        max_responses: response / run ids kept.
-
-    Example:
-        >>> store = InMemorySessionStore(session_ttl=1800)
-        >>> engine = SessionEngine(client, store=store)
-    """
-
-    def __init__(
-        self,
-        session_ttl: float = 1800.0,
-        *,
-        max_sessions: int = 10_000,
-        max_threads: int = 50_000,
-        max_responses: int = 10_000,
-    ) -> None:
-        if max_sessions < 1 or max_threads < 1 or max_responses < 1 or session_ttl <= 0:
-            raise ValueError("store bounds must be positive")
-        self._lock = threading.Lock()
-        self._threads: _TtlLru[ThreadPoint] = _TtlLru(max_threads, session_ttl)
-        self._responses: _TtlLru[ResponsePoint] = _TtlLru(max_responses, session_ttl)
-        self._sessions: OrderedDict[str, SessionState] = OrderedDict()
-        self._closed: _TtlLru[int] = _TtlLru(max_sessions, max(session_ttl * 48, 86_400.0))
-        self._max_sessions = max_sessions
-
-    def get_thread(self, key: bytes) -> ThreadPoint | None:
-        with self._lock:
-            return self._threads.get(key, time.monotonic())
-
-    def put_thread(self, key: bytes, point: ThreadPoint) -> None:
-        with self._lock:
-            self._threads.put(key, point, time.monotonic())
-
-    def get_response(self, response_id: str) -> ResponsePoint | None:
-        with self._lock:
-            return self._responses.get(response_id, time.monotonic())
-
-    def put_response(self, response_id: str, point: ResponsePoint) -> None:
-        with self._lock:
-            self._responses.put(response_id, point, time.monotonic())
-
-    def get_session(self, session_id: str) -> SessionState | None:
-        with self._lock:
-            return self._sessions.get(session_id)
-
-    def create_session(
-        self, session_id: str, user_id: str, now: float
-    ) -> tuple[SessionState, list[SessionState]]:
-        with self._lock:
-            existing = self._sessions.get(session_id)
-            if existing is not None:
-                return existing, []
-            resumed_next = self._closed.get(session_id, time.monotonic()) or 1
-            state = SessionState(session_id, user_id, next_index=resumed_next, last_activity=now)
-            self._sessions[session_id] = state
-            evicted: list[SessionState] = []
-            while len(self._sessions) > self._max_sessions:
-                evicted.append(self._pop_oldest())
-            return state, evicted
-
-    def save_session(self, state: SessionState, now: float) -> None:
-        with self._lock:
-            state.last_activity = now
-            self._sessions[state.session_id] = state
-            self._sessions.move_to_end(state.session_id)
-
-    def pop_expired(self, inactive_since: float) -> list[SessionState]:
-        out: list[SessionState] = []
-        with self._lock:
-            while self._sessions:
-                first = next(iter(self._sessions.values()))
-                if first.last_activity >= inactive_since:
-                    break
-                out.append(self._pop_oldest())
-        return out
-
-    def pop_all(self) -> list[SessionState]:
-        with self._lock:
-            out = []
-            while self._sessions:
-                out.append(self._pop_oldest())
-            return out
-
-    def _pop_oldest(self) -> SessionState:
-        _, state = self._sessions.popitem(last=False)
-        self._closed.put(state.session_id, state.next_index, time.monotonic())
-        return state
-
-    def sizes(self) -> dict[str, int]:
-        """How many entries each map holds (for tests and the memory benchmark)."""
-        with self._lock:
-            return {
-                "sessions": len(self._sessions),
-                "threads": len(self._threads),
-                "responses": len(self._responses),
-                "closed": len(self._closed),
-            }

@@ -77,7 +77,7 @@ def harness(
 ) -> Iterator[Harness]:
     """autoinstrument() against the test collector; options via ``@pytest.mark.align(...)``."""
     marker = request.node.get_closest_marker("align")
-    options: dict[str, Any] = {"settle_seconds": 0, "flush_interval": 0.05}
+    options: dict[str, Any] = {"flush_interval": 0.05}
     if marker is not None:
         options.update(marker.kwargs)
     align.uninstrument()

@@ -114,9 +114,7 @@ def _engine_for_client(client: AlignClient) -> SessionEngine:
     with _engines_lock:
         engine = _engines.get(client)
         if engine is None:
-            # Replies are logged at once: without autoinstrument() nothing flushes held replies
-            # when the app calls client.flush().
-            engine = _engines[client] = SessionEngine(client, settle_seconds=0, tick_interval=1.0)
+            engine = _engines[client] = SessionEngine(client, tick_interval=1.0)
         return engine
 
 
