@@ -22,7 +22,7 @@ from .sessions.context import current_session, session
 from .sessions.engine import DEFAULT_ASSISTANT_PROPERTIES, RedactHook, SessionEngine
 from .sessions.store import MessageRef, SessionStore
 
-INTEGRATIONS: tuple[str, ...] = ("openai", "langchain")
+INTEGRATIONS: tuple[str, ...] = ("openai", "anthropic", "langchain")
 """Integration package names under ``align_instrument.integrations``, installed in this order."""
 
 REF_METHOD = "__align_message_ref__"

@@ -15,6 +15,7 @@ Endpoints (under ``/v1``):
 - ``POST /responses``: a ``Response`` object, or the SSE event sequence that the SDK's
   ``responses.stream()`` accumulates (``response.created`` ... ``response.completed``);
   ``previous_response_id`` and ``conversation`` are echoed.
+- ``POST /messages``: Anthropic's Messages API, JSON and SSE (see :mod:`align_instrument._anthropic_api`).
 - ``GET /models``.
 
 Fault injection, by model name or by request header (headers win):
@@ -53,6 +54,8 @@ from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
+
+from . import _anthropic_api
 
 __all__ = ["RunningLLM", "respond", "start_local_llm"]
 
@@ -172,7 +175,9 @@ class _Responder:
         path = path.split("?", 1)[0].rstrip("/")
         model = str(body.get("model") or "local")
         plan = _Plan(headers, model)
-        if plan.status != 200:
+        if path.endswith("/messages"):  # Anthropic's API: its own error body and event stream
+            self._anthropic_messages(body, model, plan, headers)
+        elif plan.status != 200:
             self._error(plan.status, f"injected fault {plan.status} for model {model!r}")
         elif path.endswith("/chat/completions"):
             self._chat(body, model, plan)
@@ -180,6 +185,18 @@ class _Responder:
             self._responses(body, model, plan)
         else:
             self._error(404, f"unknown route {path}")
+
+    def _anthropic_messages(self, body: dict[str, Any], model: str, plan: _Plan, headers: Any) -> None:
+        if plan.status != 200:
+            self._json(plan.status, _anthropic_api.error_body(plan.status, f"injected fault {plan.status}"))
+            return
+
+        def send_json(status: int, data: Any) -> None:
+            if plan.delay:
+                time.sleep(plan.delay)
+            self._json(status, data)
+
+        _anthropic_api.answer(body, model, headers, send_json, lambda frames: self._stream(plan, frames))
 
     # --- chat completions ------------------------------------------------------------------------------
 
@@ -559,6 +576,7 @@ class RunningLLM:
 
     Attributes:
         base_url: e.g. ``http://127.0.0.1:54321/v1`` (pass as the OpenAI client's ``base_url``).
+        anthropic_base_url: e.g. ``http://127.0.0.1:54321`` (the Anthropic client's ``base_url``).
         port: the port it listens on.
     """
 
@@ -566,6 +584,7 @@ class RunningLLM:
         self._server = server
         self.port: int = server.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.anthropic_base_url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )

@@ -1,0 +1,179 @@
+"""The wrappers around the SDK's ``request`` methods: begin a turn, call through, capture the reply.
+
+Never changes the request, never changes the result type (SDK objects or transparent proxies),
+lets every provider exception through untouched, and contains our own errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import weakref
+from collections.abc import Mapping
+from hashlib import blake2b
+from typing import Any
+
+from ..._internal import capture_internal_exceptions, report_internal_error
+from ...sessions.context import SUPPRESS_PROVIDER_CAPTURE
+from ...sessions.engine import SessionEngine
+from ._request import is_messages_call, read_request
+from ._stream import AnthropicCapture, AsyncStreamProxy, Capture, CaptureProxy, StreamProxy
+
+_partitions: weakref.WeakKeyDictionary[Any, tuple[object, object, str]] = weakref.WeakKeyDictionary()
+
+
+def _partition(instance: Any) -> str:
+    """Implicit-threading partition of a client: its base URL and a digest of its credential
+    (``api_key``, else ``auth_token``); memoised per client object until either changes."""
+    credential = getattr(instance, "api_key", None) or getattr(instance, "auth_token", None)
+    base_url = getattr(instance, "_base_url", None)
+    try:
+        cached = _partitions.get(instance)
+    except TypeError:  # not weak-referenceable
+        cached = None
+    if cached is not None and cached[0] is credential and cached[1] is base_url:
+        return cached[2]
+    digest = blake2b(str(credential or "").encode(), digest_size=8, person=b"align-ant").hexdigest()
+    partition = f"{getattr(instance, 'base_url', '')}#{digest}"
+    with contextlib.suppress(TypeError):
+        _partitions[instance] = (credential, base_url, partition)
+    return partition
+
+
+def _begin(
+    engine: SessionEngine, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> AnthropicCapture | None:
+    """The capture of this call, or None to pass it through; never raises."""
+    if SUPPRESS_PROVIDER_CAPTURE.get():  # a LangChain / LlamaIndex run logs this turn itself
+        return None
+    try:
+        options = args[1] if len(args) > 1 else kwargs.get("options")
+        if not is_messages_call(options):
+            return None
+        body = getattr(options, "json_data", None)
+        if not isinstance(body, Mapping):
+            return None
+        info = read_request(body)
+        turn = engine.begin_turn(partition=_partition(instance), messages=info.items, user_id=info.user_id)
+        return AnthropicCapture(engine, turn, info.model)
+    except Exception:
+        report_internal_error(engine.client, "anthropic_request")
+        return None
+
+
+try:
+    from anthropic import AsyncStream, BaseModel, Stream
+except Exception:  # pragma: no cover - only imported once the SDK is known to be installed
+
+    class BaseModel:  # type: ignore[no-redef]
+        pass
+
+    Stream = AsyncStream = BaseModel  # type: ignore[misc,assignment]
+
+
+def _finish(capture: Capture, result: Any) -> Any:
+    """Attach the capture to what the SDK returned; returns it or a transparent proxy."""
+    if isinstance(result, BaseModel):  # the common case: a Message
+        capture.finish_response(result)
+        return result
+    if isinstance(result, Stream):
+        return StreamProxy(result, capture)
+    if isinstance(result, AsyncStream):
+        return AsyncStreamProxy(result, capture)
+    parse = getattr(result, "parse", None)
+    if parse is not None and hasattr(result, "http_response"):  # with_raw_response / with_streaming_response
+        if inspect.iscoroutinefunction(parse):
+            return AsyncRawResponseProxy(result, capture)
+        return RawResponseProxy(result, capture)
+    capture.finish_response(result)
+    return result
+
+
+class _RawProxy(CaptureProxy):
+    def __init__(self, wrapped: Any, capture: Capture) -> None:
+        super().__init__(wrapped, capture)
+        self._self_parsed: Any = None
+
+    def _self_wrap(self, parsed: Any) -> Any:
+        """The parsed result, captured once (``parse()`` may be called again and is cached by the SDK)."""
+        cached = self._self_parsed
+        if cached is not None and getattr(cached, "__wrapped__", cached) is parsed:
+            return cached
+        result = parsed
+        capture = self._self_capture
+        with capture_internal_exceptions(capture.engine.client, "anthropic_parse"):
+            result = _finish(capture, parsed)
+        self._self_parsed = result
+        return result
+
+
+class RawResponseProxy(_RawProxy):
+    """Proxy of ``APIResponse``: the reply is captured when the app parses it."""
+
+    def parse(self, *args: Any, **kwargs: Any) -> Any:
+        return self._self_wrap(self.__wrapped__.parse(*args, **kwargs))
+
+    def __enter__(self) -> RawResponseProxy:
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self.__wrapped__.__exit__(*exc)
+
+
+class AsyncRawResponseProxy(_RawProxy):
+    """Proxy of ``AsyncAPIResponse``: the reply is captured when the app awaits ``parse()``."""
+
+    async def parse(self, *args: Any, **kwargs: Any) -> Any:
+        return self._self_wrap(await self.__wrapped__.parse(*args, **kwargs))
+
+    async def __aenter__(self) -> AsyncRawResponseProxy:
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await self.__wrapped__.__aexit__(*exc)
+
+
+def make_transport_wrapper(engine: SessionEngine, is_async: bool) -> Any:
+    """The wrapt wrapper for ``SyncAPIClient.request`` (or the async one): call through; the
+    provider's result or exception reaches the app unchanged."""
+    client = engine.client
+
+    if is_async:
+
+        async def async_wrapper(
+            wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> Any:
+            capture = _begin(engine, instance, args, kwargs)
+            if capture is None:
+                return await wrapped(*args, **kwargs)
+            try:
+                result = await wrapped(*args, **kwargs)
+            except BaseException:
+                capture.fail()
+                raise
+            try:
+                return _finish(capture, result)
+            except Exception:
+                report_internal_error(client, "anthropic_result")
+                return result
+
+        return async_wrapper
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        capture = _begin(engine, instance, args, kwargs)
+        if capture is None:
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException:
+            capture.fail()
+            raise
+        try:
+            return _finish(capture, result)
+        except Exception:
+            report_internal_error(client, "anthropic_result")
+            return result
+
+    return wrapper
