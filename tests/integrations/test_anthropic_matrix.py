@@ -76,7 +76,7 @@ def test_client_built_before_autoinstrument_is_captured(collector, llm) -> None:
 
     align.uninstrument()
     client = anthropic_client(llm)  # built first, as apps do at import time
-    align_client = align.autoinstrument(host=collector.url, settle_seconds=0, flush_interval=0.05)
+    align_client = align.autoinstrument(host=collector.url, flush_interval=0.05)
     try:
         call(client, "create", "claude-local", "built before")
         assert align_client.flush(5)
