@@ -13,6 +13,7 @@ import inspect
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
+from hashlib import blake2b
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
@@ -43,6 +44,15 @@ Set it with ``token = SUPPRESS_PROVIDER_CAPTURE.set(True)`` and always ``reset(t
 """
 
 
+def safe_id(value: str) -> str:
+    """An id usable on the wire: one over 64 characters (an app's conversation key, an e-mail
+    based user id) becomes a stable digest ``h_<32 hex>``, the same in every process and run."""
+    value = str(value)
+    if 0 < len(value) <= ev.MAX_ID_CHARS:
+        return value
+    return "h_" + blake2b(value.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
 def current_scope() -> SessionScope | None:
     """The innermost active :class:`session` scope, or None."""
     return _SCOPE.get()
@@ -63,6 +73,17 @@ def current_session() -> str | None:
     return LAST_SESSION_ID.get()
 
 
+def scope_id(field: str, value: object) -> str:
+    """An id the app gives a scope or a handler: a non-empty string; over 64 characters, its digest.
+
+    Raises:
+        ValidationError: ``value`` is not a string, or is empty (the error names ``field``).
+    """
+    if not isinstance(value, str) or not value:
+        return ev.check_id(field, value)  # raises, naming the field
+    return safe_id(value)
+
+
 class session:  # public API name, used like a function: ``with align.session(...)``
     """Scope in which every captured LLM call belongs to one given Align session.
 
@@ -71,13 +92,16 @@ class session:  # public API name, used like a function: ``with align.session(..
     never in its consumer between items). Scopes nest; the innermost wins.
 
     Args:
-        session_id: the Align session id, at most 64 characters.
-        user_id: the user of the session (overrides the request's ``user`` and the default user).
+        session_id: the Align session id; one over 64 characters is sent as its stable digest
+            ``h_<32 hex>`` (the same in every process and run), as over-long user ids are.
+        user_id: the user of the session (overrides the request's ``user`` and the default user;
+            over 64 characters: its digest, as for ``session_id``).
         assistant_id: sent with ``open_session`` (default ``"DEFAULT"``).
         custom_properties: sent with ``open_session`` (at most 10, Align's key and value rules).
 
     Raises:
-        ValidationError: an id or a custom property breaks the Align field rules (at construction).
+        ValidationError: an id is not a non-empty string, or a custom property breaks the Align
+            field rules (at construction: the app's own call, before any provider work).
 
     Example:
         >>> with align.session("support-42", user_id="user-9"):
@@ -94,8 +118,8 @@ class session:  # public API name, used like a function: ``with align.session(..
         custom_properties: Mapping[str, str | int | float | bool] | None = None,
     ) -> None:
         self.scope = SessionScope(
-            session_id=ev.check_id("session_id", session_id),
-            user_id=ev.optional_id("user_id", user_id),
+            session_id=scope_id("session_id", session_id),
+            user_id=None if user_id is None else scope_id("user_id", user_id),
             assistant_id=ev.optional_id("assistant_id", assistant_id),
             custom_properties=ev.check_custom_properties(custom_properties),
         )

@@ -36,12 +36,11 @@ import uuid
 import weakref
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from hashlib import blake2b
 
 from .. import events as ev
 from .._internal import capture_internal_exceptions, logger, report_internal_error
 from ..client import AlignClient
-from .context import LAST_SESSION_ID, current_scope
+from .context import LAST_SESSION_ID, current_scope, safe_id
 from .memory_store import InMemorySessionStore
 from .messages import ASSISTANT, TOOL_CALLS, ChatItem, is_loggable, tool_call_key
 from .resolution import Request, plan_request, reply_keys
@@ -198,7 +197,7 @@ class SessionEngine:
                 a scope's user wins over it; default ``default_user_id``.
             session_id: an explicit session id known to the integration (Responses ``conversation``,
                 LangChain metadata); a scope's wins over it. Ids over 64 characters become a
-                stable digest (``h_...``), as user ids do.
+                stable digest (``h_...``, see :func:`~align_instrument.sessions.context.safe_id`).
             previous_response_id: continue the session of that captured response (Responses API).
             delta: ``messages`` hold only the items new since the previous turn (Responses with
                 ``conversation`` or ``previous_response_id``), not the whole history.
@@ -488,14 +487,6 @@ class SessionEngine:
     def _count(self, name: str) -> None:
         with self._lock:
             self.counters[name] = self.counters.get(name, 0) + 1
-
-
-def safe_id(value: str) -> str:
-    """An id usable on the wire: at most 64 characters (longer ones become a stable digest)."""
-    value = str(value)
-    if 0 < len(value) <= ev.MAX_ID_CHARS:
-        return value
-    return "h_" + blake2b(value.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def _weak_method(method: Callable[[], None]) -> Callable[[], None]:

@@ -210,5 +210,9 @@ def test_scope_contexts() -> None:
     worker.start()
     worker.join()
     assert result == ["threaded"]
-    with pytest.raises(align.ValidationError):
-        session("x" * 65)
+    with pytest.raises(align.ValidationError, match="session_id is required"):
+        session("")
+    long_scope = session("conversation:" + "x" * 80, user_id="u" * 70)
+    assert long_scope.scope.session_id.startswith("h_") and len(long_scope.scope.session_id) == 34
+    assert long_scope.scope.session_id == session("conversation:" + "x" * 80).scope.session_id  # stable
+    assert long_scope.scope.user_id is not None and long_scope.scope.user_id.startswith("h_")

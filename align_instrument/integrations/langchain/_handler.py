@@ -14,7 +14,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from ..._internal import ErrorCounter, capture_internal_exceptions
 from ...client import AlignClient
 from ...events import check_feedback_type, check_id
-from ...sessions.context import LAST_SESSION_ID, SUPPRESS_PROVIDER_CAPTURE, current_scope, session
+from ...sessions.context import LAST_SESSION_ID, SUPPRESS_PROVIDER_CAPTURE, current_scope, scope_id, session
 from ...sessions.engine import SessionEngine, Turn
 from ...sessions.messages import ASSISTANT, TOOL_CALLS, TOOL_RESULT, USER, ChatItem, tool_call_key
 from ...sessions.store import MessageRef
@@ -230,8 +230,9 @@ class AlignCallbackHandler(BaseCallbackHandler):
     Args:
         client: the :class:`~align_instrument.AlignClient` to log through. Default: the client of
             ``align.autoinstrument()`` if active, else one built from ``ALIGNAI_*`` variables.
-        session_id: log every run of this handler in this session (at most 64 characters).
-        user_id: the user of those sessions (at most 64 characters).
+        session_id: log every run of this handler in this session (over 64 characters: sent
+            as its stable digest ``h_<32 hex>``, as by ``align.session``).
+        user_id: the user of those sessions (over 64 characters: its digest).
         assistant_id: sent with ``open_session`` (default ``"DEFAULT"``).
 
     Raises:
@@ -261,8 +262,8 @@ class AlignCallbackHandler(BaseCallbackHandler):
         _engine: SessionEngine | None = None,
     ) -> None:
         super().__init__()
-        self.session_id = None if session_id is None else check_id("session_id", session_id)
-        self.user_id = None if user_id is None else check_id("user_id", user_id)
+        self.session_id = None if session_id is None else scope_id("session_id", session_id)
+        self.user_id = None if user_id is None else scope_id("user_id", user_id)
         self.assistant_id = None if assistant_id is None else check_id("assistant_id", assistant_id)
         # _engine: the global handler's engine (set by install, cleared by uninstall). Otherwise a
         # given client gets its engine now; no client means "autoinstrument()'s, looked up per run".
