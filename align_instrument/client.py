@@ -212,11 +212,14 @@ class AlignClient:
             and (role == "user" or role == "assistant")
             and type(content) is str
             and content
+            and session_id.isascii()
         ):
             session_id = ev.check_id("session_id", session_id)
             message_index = ev.check_message_index(message_index)
             role = ev.check_role(role)
             content = ev.check_content(content)
+        elif not content.isascii():
+            content = ev.encodable(content)  # e.g. half an emoji from a JS front end
         props = None if custom_properties is None else ev.check_custom_properties(custom_properties)
         self._claim_index(session_id, message_index)
         size = ev.EVENT_OVERHEAD_BYTES + len(session_id) + len(content)

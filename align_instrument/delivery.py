@@ -375,34 +375,37 @@ class Delivery:
             )
             self._backoff(attempt, retry_after)
 
-    def _encode(self, batch: list[Event]) -> list[str]:
+    def _encode(self, batch: list[Event]) -> list[bytes]:
+        """Each event encoded on its own: one that cannot be (e.g. a lone surrogate that
+        ``before_send`` put back) is dropped and counted, and its neighbours are still sent."""
         prefix, project_id, before_send = self._id_prefix, self._project_id, self._opts.before_send
-        texts = []
+        bodies = []
         skipped = 0
         for event in batch:
             event_id = f"{prefix}{event[SEQ]:x}"
             try:
                 if before_send is None:
-                    texts.append(wire.encode_event_text(event, event_id, project_id))
+                    bodies.append(wire.encode_event_text(event, event_id, project_id).encode())
                     continue
                 doc = wire.encode_event(event, event_id, project_id)
-            except Exception:  # pragma: no cover - events.py only admits encodable values
-                logger.exception("align_instrument could not encode an event; it is dropped")
-                self._record_drop("internal_error", 1)
-                continue
-            try:
-                edited = before_send(doc)
+                try:
+                    edited = before_send(doc)
+                except Exception:
+                    logger.debug("before_send raised; the event is sent unchanged", exc_info=True)
+                    edited = doc
+                if edited is None:
+                    skipped += 1
+                else:
+                    bodies.append(wire.dumps(edited).encode())
             except Exception:
-                logger.debug("before_send raised; the event is sent unchanged", exc_info=True)
-                edited = doc
-            if edited is None:
-                skipped += 1
-            else:
-                texts.append(wire.dumps(edited))
+                logger.debug("align_instrument could not encode an event", exc_info=True)
+                with self._settled:  # flush() reports it as not delivered
+                    self._failed_seqs.append(event[SEQ])
+                self._record_drop("unencodable", 1)
         if skipped:
             with self._lock:
                 self._dropped["before_send"] = self._dropped.get("before_send", 0) + skipped
-        return texts
+        return bodies
 
     def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, float | None, str]:
         """(status, Retry-After seconds, message); status 0 is a network error."""

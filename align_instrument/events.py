@@ -85,6 +85,22 @@ def _preview(value: object, limit: int = 40) -> str:
 # --- field checks ---------------------------------------------------------------------------------------
 
 
+def encodable(text: str) -> str:
+    """``text`` made encodable as UTF-8: an unpaired surrogate (half an emoji, as JavaScript front
+    ends cut strings by UTF-16 units) becomes U+FFFD and a surrogate pair its character, as UTF-8
+    JSON encoders do. Else one such string would fail in the delivery worker, far from the call.
+
+    Plain text, nearly all of it, costs one ``isascii()`` (O(1)) or one ``encode``.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
 def check_id(field: str, value: object) -> str:
     """A required id: a non-empty string of at most 64 characters."""
     if type(value) is not str:
@@ -94,6 +110,7 @@ def check_id(field: str, value: object) -> str:
             raise ValidationError(field, "must be a string", value)
     if not value:
         raise ValidationError(field, "is required (empty string)", value)
+    value = encodable(value)
     if len(value) > MAX_ID_CHARS:
         raise ValidationError(field, f"must be at most {MAX_ID_CHARS} characters", value)
     return value
@@ -104,9 +121,10 @@ def check_optional_text(field: str, value: object, max_chars: int) -> str | None
         return None
     if not isinstance(value, str):
         raise ValidationError(field, "must be a string", value)
+    value = encodable(str(value))
     if len(value) > max_chars:
         raise ValidationError(field, f"must be at most {max_chars} characters", value)
-    return str(value)
+    return value
 
 
 def check_ip(value: object) -> str | None:
@@ -162,7 +180,7 @@ def check_content(value: object) -> str:
         value = str(value)
     if not value:
         raise ValidationError("content", "is required (empty string)", value)
-    return value
+    return encodable(value)
 
 
 def check_datetime(field: str, value: object) -> float | None:
@@ -202,7 +220,7 @@ def check_custom_properties(value: object) -> dict[str, str] | None:
             if len(_valid_keys) < _MAX_REMEMBERED_KEYS:
                 _valid_keys.add(key)
         if isinstance(raw, str):
-            text = raw
+            text = encodable(raw)
         elif isinstance(raw, bool):
             text = "true" if raw else "false"
         elif isinstance(raw, (int, float)):

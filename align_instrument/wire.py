@@ -128,8 +128,10 @@ def encode_event_text(event: ev.Event, event_id: str, project_id: str) -> str:
     )
 
 
-def encode_request(request_id: str, event_texts: list[str]) -> bytes:
-    return f'{{"requestId":{_quote(request_id)},"events":[{",".join(event_texts)}]}}'.encode()
+def encode_request(request_id: str, event_bodies: list[bytes]) -> bytes:
+    """The request body around events already encoded one by one (``encode_event_text(...).encode()``):
+    a string that cannot be encoded then fails its own event, not the batch."""
+    return b'{"requestId":%s,"events":[%s]}' % (_quote(request_id).encode(), b",".join(event_bodies))
 
 
 def maybe_gzip(body: bytes, enabled: bool = True) -> tuple[bytes, bool]:

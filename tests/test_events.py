@@ -235,3 +235,66 @@ def test_aware_datetimes_are_converted_to_utc(server: FaultServer, client: align
         server.delivered()[0]["properties"]["userProperties"]["userCreateTime"]
         == "2024-05-01T00:00:00.000000Z"
     )
+
+
+# --- text that cannot be encoded as UTF-8 (half an emoji from a JavaScript front end) ---------------------
+
+HALF_EMOJI = "\ud83d"  # a JS string cut by UTF-16 units: "I love it 😀".slice(0, -1)
+
+
+def test_encodable_replaces_unpaired_surrogates_only() -> None:
+    from align_instrument.events import encodable
+
+    plain = "How do I reset my password?"
+    assert encodable(plain) is plain
+    accented = "Ça coûte 5 € 😀"
+    assert encodable(accented) is accented
+    assert encodable(f"I love it {HALF_EMOJI}") == "I love it \ufffd"
+    assert encodable("\ude00 end") == "\ufffd end"
+    assert encodable("\ud83d\ude00") == "😀"  # a pair split into two code points is rejoined
+    assert encodable(f"{HALF_EMOJI}{HALF_EMOJI}x").encode() == "\ufffd\ufffdx".encode()
+
+
+def test_a_half_emoji_among_20_users_is_delivered_with_its_neighbours(collector: Any) -> None:
+    client = align.AlignClient(host=collector.url, flush_interval=60)
+    try:
+        for n in range(21):
+            half = n == 10
+            user_id = f"user-{n}{HALF_EMOJI if half else ''}"
+            client.identify_user(user_id, display_name=f"Ada {HALF_EMOJI}" if half else "Ada")
+            client.open_session(f"s-{n}", user_id=user_id)
+            text = f"I love it {HALF_EMOJI}" if half else f"message {n}"
+            client.create_message(f"s-{n}", 1, align.ROLE_USER, text, custom_properties={"tag": text})
+        assert client.flush(5)
+        assert client.stats()["dropped"] == {}
+    finally:
+        client.close(2)
+    stored = {s.session_id: s for s in collector.store.sessions()}
+    assert len(stored) == 21
+    detail = collector.store.session("s-10")
+    assert detail is not None
+    assert detail.messages[0].content == "I love it \ufffd"
+    assert detail.messages[0].custom_properties == {"tag": "I love it \ufffd"}
+    assert stored["s-10"].user_id == "user-10\ufffd"
+    assert collector.store.session("s-3").messages[0].content == "message 3"  # type: ignore[union-attr]
+
+
+def test_an_event_that_still_cannot_be_encoded_loses_only_itself(collector: Any) -> None:
+    def put_it_back(doc: dict[str, Any]) -> dict[str, Any]:  # an app's before_send editing text
+        message = doc["properties"].get("messageProperties")
+        if message is not None and message["messageContent"] == "bad":
+            message["messageContent"] = HALF_EMOJI
+        return doc
+
+    client = align.AlignClient(host=collector.url, flush_interval=60, before_send=put_it_back)
+    try:
+        client.open_session("s", user_id="u")
+        for i, text in enumerate(["one", "bad", "three"], 1):
+            client.create_message("s", i, align.ROLE_USER, text)
+        assert not client.flush(5)  # not everything was delivered, and it says so
+        assert client.stats()["dropped"] == {"unencodable": 1}
+    finally:
+        client.close(2)
+    detail = collector.store.session("s")
+    assert detail is not None
+    assert [(m.index, m.content) for m in detail.messages] == [(1, "one"), (3, "three")]

@@ -30,7 +30,7 @@ def test_message_text_matches_the_dict_encoding(
 
 def test_other_types_and_the_request_envelope() -> None:
     event: ev.Event = (1, ev.SESSION_OPEN, 1_700_000_000.5, ("s", "u", "DEFAULT"), {"plan": "pro"}, 0)
-    body = json.loads(wire.encode_request("req-1", [wire.encode_event_text(event, "id1", "p")]))
+    body = json.loads(wire.encode_request("req-1", [wire.encode_event_text(event, "id1", "p").encode()]))
     assert body == {
         "requestId": "req-1",
         "events": [

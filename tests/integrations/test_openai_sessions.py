@@ -379,3 +379,19 @@ def test_uninstrument_restores_originals_and_autoinstrument_is_idempotent(collec
     )
     assert "flush" not in vars(client)
     client.close(2)
+
+
+def test_half_an_emoji_from_a_browser_among_20_other_users(harness) -> None:  # type: ignore[no-untyped-def]
+    oa = harness.openai()
+    for n in range(21):
+        if n == 10:  # "I love it 😀".slice(0, -1) in JS; the SDK itself cannot send it
+            with pytest.raises(UnicodeEncodeError):
+                chat(oa, [user("I love it \ud83d")], user=f"user-{n}")
+        else:
+            chat(oa, [user(f"question {n}")], user=f"user-{n}")
+    assert harness.client.flush(5)
+    assert harness.client.stats()["dropped"] == {}
+    transcripts = harness.transcripts()
+    assert len(transcripts) == 21
+    assert [(1, "user", "question 3"), (2, "assistant", "You said: question 3")] in transcripts
+    assert [(1, "user", "I love it \ufffd")] in transcripts  # the user's turn, made encodable
