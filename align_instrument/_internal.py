@@ -4,12 +4,51 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import threading
 import time
 from typing import Protocol
 
+
+class StderrUnlessConfigured(logging.Handler):
+    """Our stand-in for :data:`logging.lastResort`: a warning (or worse) of ours reaches stderr as
+    one line when the app has configured no logging handler that would take it, and only then.
+
+    A library normally installs a ``NullHandler``, and its warnings are then lost unless the app
+    configures logging: a delivery failure nobody configured logging for would go unseen. Once the
+    app adds a handler (``logging.basicConfig()``, a framework's setup, pytest's capture) the records
+    go there alone, with no duplicate line. Callers rate-limit what they log (:class:`RateLimitedLog`).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._app_handles(record):
+            return
+        try:
+            line = " ".join(record.getMessage().split())  # one line, whatever a server answered
+            if not line.startswith("align_instrument"):
+                line = "align_instrument: " + line
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except Exception:  # stderr closed or replaced by something broken: nothing better to do
+            pass
+
+    def _app_handles(self, record: logging.LogRecord) -> bool:
+        # The walk Logger.callHandlers makes: the record's logger, then its parents while propagating.
+        current: logging.Logger | None = logging.getLogger(record.name)
+        while current is not None:
+            if any(h is not self for h in current.handlers):
+                return True
+            if not current.propagate:
+                return False
+            current = current.parent
+        return False
+
+
 logger = logging.getLogger("align_instrument")
-logger.addHandler(logging.NullHandler())
+logger.addHandler(StderrUnlessConfigured())
 
 
 class ErrorCounter(Protocol):

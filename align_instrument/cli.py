@@ -27,7 +27,7 @@ from typing import NoReturn, TextIO
 from . import __version__
 from .collector.server import DEFAULT_MAX_BODY_BYTES, start_collector
 from .collector.store import SessionDetail, Store
-from .delivery import is_loopback
+from .transport import is_loopback
 
 DEFAULT_DB = "align.db"
 DEFAULT_PORT = 8787

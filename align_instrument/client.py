@@ -6,6 +6,7 @@ import contextlib
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
@@ -14,7 +15,8 @@ from urllib.parse import urlparse
 
 from . import events as ev
 from ._internal import logger, report_internal_error
-from .delivery import Delivery, DeliveryOptions, is_loopback
+from .delivery import Delivery, DeliveryOptions
+from .transport import is_loopback
 from .wire import COLLECT_EVENTS_PATH
 
 DEFAULT_HOST = "https://api.impaction.ai"
@@ -108,6 +110,7 @@ class AlignClient:
         self._internal_errors: dict[str, int] = {}
         self._close_hooks: list[Callable[[], object]] = []
         self._stats_sources: dict[str, Callable[[], dict[str, int]]] = {}
+        _clients.add(self)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(host={self.host!r}, project_id={self.project_id!r})"
@@ -417,6 +420,19 @@ class AlignClient:
                     del self._used_indexes[next(iter(self._used_indexes))]
                 except (RuntimeError, StopIteration, KeyError):  # changed by another thread meanwhile
                     break
+
+
+_clients: weakref.WeakSet[AlignClient] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # A lock a parent's thread held at the instant of the fork stays held in the child forever.
+    for client in list(_clients):
+        client._index_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Config:

@@ -3,18 +3,23 @@
 Caller threads only append a validated :class:`~align_instrument.events.Event` under a short
 lock. One daemon worker per client encodes batches, posts them over a keep-alive
 ``requests.Session``, retries what can be retried and splits what the server rejects, so one
-bad event never loses its neighbours. Waits are interruptible by ``flush``/``close``.
+bad event never loses its neighbours. A backoff wait is cut short by ``flush``/``close``; a wait
+the server asked for (``Retry-After``) is not, unless ``close`` runs out of time.
 
-Process lifecycle: an ``atexit`` hook flushes every live client with a bounded budget, and
-``os.register_at_fork`` gives a child process a fresh, empty buffer, worker and HTTP session so
-it never re-sends what its parent had buffered.
+Problems are logged through the ``align_instrument`` logger, one line per kind, rate-limited (on
+stderr when the app configured no logging). ``close`` against a host that has refused every
+connection gives up after one more attempt; ``close`` that leaves events undelivered says how
+many and why in one line.
+
+Process lifecycle: an ``atexit`` hook closes every live client with the ``shutdown_timeout``
+budget, and ``os.register_at_fork`` gives a child process a fresh, empty buffer, worker, HTTP
+session and locks, so it never re-sends what its parent had buffered and never waits on a lock
+that a parent's thread held at the instant of the fork.
 """
 
 from __future__ import annotations
 
 import atexit
-import email.utils
-import ipaddress
 import logging
 import os
 import random
@@ -24,14 +29,15 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlparse
+from typing import TYPE_CHECKING, Any
 
-import requests
-
-from . import wire
-from ._internal import RateLimitedLog, logger, redact_key
+from . import transport, wire
+from ._internal import RateLimitedLog, logger
 from .events import SEQ, SIZE, Event
+from .transport import is_loopback
+
+if TYPE_CHECKING:
+    import requests
 
 OnDrop = Callable[[str, int], None]
 BeforeSend = Callable[[dict[str, Any]], "dict[str, Any] | None"]
@@ -40,6 +46,9 @@ RETRYABLE_STATUS = frozenset(
     {408, 429, 500, 502, 503, 504, 505, 506, 507, 508, 509, 510, 511, 520, 521, 522, 523, 524}
 )
 SPLITTABLE_STATUS = frozenset({400, 413})
+_EXPLAINED_DROPS = frozenset({"rejected", "too_large", "shutdown"})
+"""Drop reasons (besides ``http_<status>``) whose cause is logged in one line with the count, or
+reported by ``close()``."""
 
 
 @dataclass
@@ -59,7 +68,8 @@ class DeliveryOptions:
     backoff_max: float = 30.0
     retry_after_max: float = 300.0
     shutdown_timeout: float = 5.0
-    """Budget of the ``atexit`` flush when the app exits without ``close()``."""
+    """Budget of the ``atexit`` flush when the app exits without ``close()`` (a host that refused
+    every connection is given up on sooner: after one more attempt)."""
     on_drop: OnDrop | None = None
     before_send: BeforeSend | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
@@ -84,7 +94,8 @@ class DeliveryOptions:
 
 
 class _Abandoned(Exception):
-    """close() ran out of time while a batch was still being retried."""
+    """close() ran out of time while a batch was still being retried, or gave up on a host that
+    refused every connection."""
 
 
 class Delivery:
@@ -99,7 +110,6 @@ class Delivery:
         self._headers.update(options.extra_headers)
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
-        self._log = RateLimitedLog()
         # Compression pays on a real network, not on loopback (the local collector): skip it there.
         self._gzip = options.gzip if options.gzip is not None else not is_loopback(endpoint)
         # Copied out of the options: attribute look-ups on the caller's hot path add up.
@@ -110,7 +120,8 @@ class Delivery:
         _live.add(self)
 
     def _reset_state(self) -> None:
-        """Fresh state: at construction and in a forked child."""
+        """Fresh state and fresh locks: at construction and in a forked child."""
+        self._log = RateLimitedLog()
         self._lock = threading.Lock()
         self._settled = threading.Condition(threading.Lock())
         self._wake = threading.Event()
@@ -133,6 +144,11 @@ class Delivery:
         self._counts: dict[str, int] = {"sent": 0, "retried": 0, "batches": 0}
         self._dropped: dict[str, int] = {}
         self._warned_closed = False
+        # What the host has shown so far: any answer at all (even a 503) means it is there.
+        self._host_answered = False
+        self._unreachable_attempts = 0
+        self._last_problem = ""
+        self._closing = False
 
     # --- caller side -----------------------------------------------------------------------------------
 
@@ -164,12 +180,17 @@ class Delivery:
 
     def flush(self, timeout: float) -> bool:
         """Wait until every event enqueued before this call is settled; True if all were delivered."""
+        return self._flush(timeout) == (0, 0)
+
+    def _flush(self, timeout: float) -> tuple[int, int]:
+        """:meth:`flush`, returning how many events enqueued before the call are still unsettled
+        when it returns (out of time) and how many failed."""
         with self._lock:
             target = self._seq
         with self._settled:
             start = self._settled_seq
         if target <= start:
-            return True
+            return 0, 0
         deadline = time.monotonic() + max(0.0, timeout)
         if (self._thread is None or not self._thread.is_alive()) and not self._start_worker():
             self._drain_inline(deadline)
@@ -179,18 +200,22 @@ class Delivery:
             while self._settled_seq < target:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    return False
+                    break
                 self._settled.wait(remaining)
-            return not any(start < seq <= target for seq in self._failed_seqs)
+            unsettled = max(0, target - self._settled_seq)
+            return unsettled, sum(start < seq <= target for seq in self._failed_seqs)
 
-    def close(self, timeout: float) -> bool:
+    def close(self, timeout: float, at_exit: bool = False) -> bool:
         with self._lock:
             already_closed, self._closed = self._closed, True
-        delivered = self.flush(timeout)
         if already_closed:
-            return delivered
+            return self.flush(timeout)
+        self._closing = True  # problems now go into the one line below, not a line each
+        unsettled, failed = self._flush(timeout)
+        delivered = unsettled == failed == 0
         self._stopping = True
         if not delivered:
+            self._report_undelivered(unsettled, failed, timeout, at_exit)
             # Out of time: stop retrying; what is still buffered is lost and counted.
             self._abandon = True
         self._wake.set()
@@ -200,6 +225,24 @@ class Delivery:
             thread.join(0.5 if delivered else 0.05)
         _live.discard(self)
         return delivered
+
+    def _report_undelivered(self, unsettled: int, failed: int, timeout: float, at_exit: bool) -> None:
+        why = self._last_problem
+        if unsettled:
+            budget = (
+                f"the {timeout:g} s exit budget (shutdown_timeout)"
+                if at_exit
+                else f"the {timeout:g} s timeout"
+            )
+            why = f"{budget} ran out" + (f" while retrying after: {why}" if why else " (the server is slow)")
+        self._log(
+            logging.WARNING,
+            "undelivered",
+            "align_instrument: %d event(s) not delivered %s: %s",
+            unsettled + failed,
+            "at exit" if at_exit else "by close()",
+            why,
+        )
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -220,15 +263,26 @@ class Delivery:
                 logger.warning(
                     "align_instrument: client is closed; further events are dropped (counted in stats())"
                 )
-        else:
-            self._log(
-                logging.WARNING, f"drop:{reason}", "align_instrument dropped %d event(s): %s", count, reason
-            )
+        elif reason not in _EXPLAINED_DROPS and not reason.startswith("http_"):
+            self._problem(f"drop:{reason}", "dropped %d event(s): %s", count, reason)
         if self._opts.on_drop is not None:
             try:
                 self._opts.on_drop(reason, count)
             except Exception:
                 logger.debug("on_drop callback raised", exc_info=True)
+
+    def _problem(
+        self, key: str, message: str, *args: object, level: int = logging.WARNING, cause: str = ""
+    ) -> None:
+        """Log a delivery problem, one line per ``key`` a minute; its ``cause`` (else the message)
+        is remembered for the close report. While closing, it only goes to debug: :meth:`close`
+        then says it once, with the count.
+        """
+        self._last_problem = cause or message % args
+        if self._closing:
+            logger.debug("align_instrument: " + message, *args)
+        else:
+            self._log(level, key, "align_instrument: " + message, *args)
 
     # --- worker ----------------------------------------------------------------------------------------
 
@@ -291,6 +345,8 @@ class Delivery:
                 self._deliver(batch, f"{self._id_prefix}-{self._batch_seq:x}")
             except _Abandoned:
                 self._settle(batch, failed=batch, reason="shutdown")
+                if self._abandon:
+                    self._drop_unsent()  # given up: what is still queued is lost too, at once
                 return
             except Exception:  # pragma: no cover - a bug of ours: count the loss, keep delivering
                 logger.exception("align_instrument delivery error")
@@ -328,7 +384,7 @@ class Delivery:
             headers = {**headers, "Content-Encoding": "gzip"}
         attempt = 0
         while True:
-            status, retry_after, message = self._post(body, headers)
+            status, retry_after, message, unreachable = self._post(body, headers)
             if status == 200:
                 with self._lock:
                     self._counts["sent"] += len(encoded)
@@ -342,22 +398,19 @@ class Delivery:
                     self._deliver(batch[half:], request_id + "b")
                     return
                 reason = "rejected" if status == 400 else "too_large"
-                self._log(
-                    logging.WARNING,
-                    f"refused:{status}",
-                    "align_instrument: server refused an event (%s): %s",
-                    status,
-                    message,
+                self._problem(
+                    f"refused:{status}", "server refused an event (%s), it is dropped: %s", status, message
                 )
                 self._settle(batch, failed=batch, reason=reason)
                 return
             if status and status not in RETRYABLE_STATUS:
-                self._log(
-                    logging.ERROR,
+                self._problem(
                     f"refused:{status}",
-                    "align_instrument: server answered %s, not retried: %s",
+                    "server answered %s, %d event(s) dropped (not retried): %s",
                     status,
+                    len(batch),
                     message,
+                    level=logging.ERROR,
                 )
                 self._settle(batch, failed=batch, reason=f"http_{status}")
                 return
@@ -367,12 +420,16 @@ class Delivery:
                 return
             with self._lock:
                 self._counts["retried"] += 1
-            self._log(
-                logging.WARNING,
-                "retrying",
-                "align_instrument: delivery failed (%s), retrying with backoff",
-                message if status == 0 else status,
-            )
+            if status == 0:
+                key = "unreachable" if unreachable else "network"
+                self._problem(key, "%s; retrying with backoff", message, cause=message)
+            else:
+                cause = f"server answered {status}: {message}"
+                self._problem("retrying", "%s; retrying with backoff", cause, cause=cause)
+            if unreachable and self._closing and not self._host_answered and self._unreachable_attempts >= 2:
+                # Nothing has ever listened there: waiting out the close/exit budget would not help.
+                self._abandon = True
+                raise _Abandoned
             self._backoff(attempt, retry_after)
 
     def _encode(self, batch: list[Event]) -> list[bytes]:
@@ -407,25 +464,21 @@ class Delivery:
                 self._dropped["before_send"] = self._dropped.get("before_send", 0) + skipped
         return bodies
 
-    def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, float | None, str]:
-        """(status, Retry-After seconds, message); status 0 is a network error."""
+    def _post(self, body: bytes, headers: dict[str, str]) -> transport.PostResult:
         if self._http is None:
-            self._http = requests.Session()
-        try:
-            response = self._http.post(
-                self._endpoint, data=body, headers=headers, timeout=self._opts.request_timeout
-            )
-        except requests.RequestException as exc:
-            return 0, None, redact_key(type(exc).__name__ + ": " + str(exc), self._api_key)[:300]
-        if response.status_code == 200:
-            return 200, None, ""
-        return (
-            response.status_code,
-            _parse_retry_after(response.headers.get("Retry-After")),
-            redact_key(response.text[:500], self._api_key),
+            self._http = transport.new_session(self._endpoint)
+        result = transport.post(
+            self._http, self._endpoint, body, headers, self._opts.request_timeout, self._api_key
         )
+        if result.unreachable:
+            self._unreachable_attempts += 1
+        else:
+            self._host_answered = True
+        return result
 
     def _backoff(self, attempt: int, retry_after: float | None) -> None:
+        """Wait before the next attempt. ``flush``/``close`` cut a jittered backoff short, but the
+        wait a server asked for (``Retry-After``) only ends early when ``close`` gives up."""
         opts = self._opts
         if retry_after is not None:
             delay = min(retry_after, opts.retry_after_max)
@@ -433,39 +486,18 @@ class Delivery:
             # Full jitter: spreads the retries of many processes after a shared outage.
             delay = random.uniform(0, min(opts.backoff_max, opts.backoff_base * 2 ** (attempt - 1)))
         if self._inline_deadline is not None:
-            delay = min(delay, self._inline_deadline - time.monotonic())
-            if delay <= 0:
+            remaining = self._inline_deadline - time.monotonic()
+            if remaining <= 0 or (retry_after is not None and delay > remaining):
                 raise _Abandoned
-        interrupted = self._interrupt.wait(delay)
-        if interrupted:
-            self._interrupt.clear()
-        if self._abandon:
-            raise _Abandoned
-
-
-def is_loopback(url: str) -> bool:
-    """Whether the URL's host is this machine (localhost, 127.0.0.0/8, ::1)."""
-    hostname = urlparse(url).hostname or ""
-    if hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(hostname).is_loopback
-    except ValueError:
-        return False
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+            delay = min(delay, remaining)
+        end = time.monotonic() + delay
+        while True:
+            if self._interrupt.wait(max(0.0, end - time.monotonic())):
+                self._interrupt.clear()
+            if self._abandon:
+                raise _Abandoned
+            if retry_after is None or time.monotonic() >= end:
+                return
 
 
 # --- process lifecycle --------------------------------------------------------------------------------------
@@ -477,30 +509,18 @@ def _flush_at_exit() -> None:
     for delivery in list(_live):
         if delivery._seq > delivery._settled_seq:
             try:
-                delivery.close(delivery._opts.shutdown_timeout)
+                delivery.close(delivery._opts.shutdown_timeout, at_exit=True)
             except Exception:  # pragma: no cover
                 logger.debug("flush at exit failed", exc_info=True)
 
 
-def _before_fork() -> None:
-    for delivery in list(_live):
-        delivery._lock.acquire()
-
-
-def _after_fork_in_parent() -> None:
-    for delivery in list(_live):
-        if delivery._lock.locked():
-            delivery._lock.release()
-
-
 def _after_fork_in_child() -> None:
-    # The parent still owns (and will deliver) what was buffered: the child starts empty.
+    # The parent still owns (and will deliver) what was buffered: the child starts empty. Its locks
+    # are new too: one a parent's thread held at the instant of the fork would never be released.
     for delivery in list(_live):
         delivery._reset_state()
 
 
 atexit.register(_flush_at_exit)
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(
-        before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
-    )
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -113,31 +114,61 @@ def test_408_and_slow_responses_are_retried(server: FaultServer) -> None:
     assert client.stats()["retried"] == 2
 
 
+def wait_for_requests(server: FaultServer, count: int, timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while len(server.requests) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_429_honours_retry_after(server: FaultServer) -> None:
     server.script(Fault(status=429, retry_after="1"))
     client = make_client(server)
     client.open_session("s", "u")
-    client._delivery._wake.set()  # deliver now, without flush() (flush would cut the wait short)
-    deadline = time.monotonic() + 5
-    while len(server.requests) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    client._delivery._wake.set()  # deliver now, without flush()
+    wait_for_requests(server, 2)
     first, second = server.requests[0], server.requests[1]
     assert first.status == 429 and second.status == 200
     assert second.at - first.at >= 0.95
     assert client.close(5)
 
 
-def test_flush_interrupts_a_long_backoff(server: FaultServer) -> None:
+def test_flush_honours_retry_after_while_its_deadline_allows(server: FaultServer) -> None:
+    server.script(Fault(status=429, retry_after="2"))
+    client = make_client(server)
+    client.open_session("s", "u")
+    started = time.monotonic()
+    assert client.flush(timeout_seconds=10)  # waits the 2 s the server asked for, then delivers
+    first, second = server.requests
+    assert first.status == 429 and second.status == 200
+    assert second.at - first.at >= 1.95
+    assert time.monotonic() - started < 8
+    assert client.close(5)
+
+
+def test_a_retry_after_beyond_the_deadline_is_not_cut_short(server: FaultServer) -> None:
     server.script(Fault(status=503, retry_after="30"))
     client = make_client(server)
     client.open_session("s", "u")
+    started = time.monotonic()
+    assert not client.flush(timeout_seconds=1)  # out of time: False, without re-sending early
+    assert 0.9 <= time.monotonic() - started < 5
+    assert len(server.requests) == 1
+    assert not client.close(1)  # close gives up on the wait; the event is counted as lost
+    assert len(server.requests) == 1
+    assert client.stats()["dropped"] == {"shutdown": 1}
+
+
+def test_flush_cuts_a_jittered_backoff_short(server: FaultServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(random, "uniform", lambda low, high: high)  # the longest jittered wait: 30 s
+    server.script(Fault(status=503))
+    client = make_client(server, backoff_base=30, backoff_max=30)
+    client.open_session("s", "u")
     client._delivery._wake.set()
-    deadline = time.monotonic() + 5
-    while not server.requests and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for_requests(server, 1)
     started = time.monotonic()
     assert client.flush(5)
     assert time.monotonic() - started < 2
+    assert [r.status for r in server.requests] == [503, 200]
     client.close(5)
 
 

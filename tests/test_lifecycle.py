@@ -112,3 +112,60 @@ def test_events_logged_while_the_interpreter_exits_are_delivered_inline(server: 
     )
     assert result.returncode == 0, result.stderr
     assert server.delivered_contents() == ["logged during shutdown"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_while_threads_are_busy_logging_never_hangs_the_child(server: FaultServer) -> None:
+    # Threads hold the client's and the buffer's locks all the time (appending, trimming the map of
+    # used message indexes, flushing, reading stats) while the main thread forks 60 children.
+    result = run(
+        """
+        import os, sys, threading, time
+        import align_instrument as align
+        client = align.AlignClient(flush_interval=0.01, recent_sessions=4)
+        stop = threading.Event()
+
+        def log(n):
+            i = 0
+            while not stop.is_set():
+                i += 1
+                client.create_message(f"t{n}-{i}", 1, "user", "busy")  # a new session each time
+                if i % 50 == 0:
+                    client.stats()
+                    client.flush(0.01)
+
+        threads = [threading.Thread(target=log, args=(n,), daemon=True) for n in range(3)]
+        for t in threads:
+            t.start()
+        hung = failed = 0
+        for n in range(60):
+            time.sleep(0.005)
+            pid = os.fork()
+            if pid == 0:
+                for i in range(1, 4):
+                    client.create_message(f"child{n}", i, "user", f"child {n} {i}")
+                ok = client.close(10)
+                if not ok:
+                    print("child", n, client.stats(), file=sys.stderr, flush=True)
+                os._exit(0 if ok else 3)
+            deadline = time.monotonic() + 15
+            while True:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    failed += status != 0
+                    break
+                if time.monotonic() > deadline:
+                    hung += 1
+                    os.kill(pid, 9)
+                    os.waitpid(pid, 0)
+                    break
+                time.sleep(0.01)
+        stop.set()
+        print(hung, failed)
+        """,
+        server,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0", "0"]  # hung children, children that lost events
+    children = [c for c in server.delivered_contents() if c.startswith("child")]
+    assert len(children) == 180 and len(set(children)) == 180
