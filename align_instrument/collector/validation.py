@@ -107,6 +107,15 @@ _PROTO_TO_JSON = {
     for json_name, proto in table.items()
 }
 
+# The JSON names of the optional string fields. In proto3 an empty string is the field's default, so
+# it reads as unset, as from a binary body: SDKs that emit defaults send "userIp": "" for "no IP".
+# (A required field's "" still fails its own rule, which names it.)
+_OPTIONAL_STRING_FIELDS = frozenset(
+    {
+        "sessionTitle", "assistantId", "messageIdHint", "userEmail", "userIp", "userDisplayName",
+        "countryCode", "state", "city", "stringValue",
+    }
+)  # fmt: skip
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _T = TypeVar("_T")
@@ -503,10 +512,14 @@ def _custom_properties(value: object, where: str, name: str) -> dict[str, str] |
 def _fields(obj: dict[str, Any], where: str, names: dict[str, str]) -> dict[str, Any]:
     """The object's fields by JSON name; the proto name is accepted too, anything else is rejected.
 
-    A ``null`` value means the field is absent (proto3 JSON).
+    A ``null`` value, or ``""`` for an optional string field, means the field is absent (proto3 JSON).
     """
     if names.keys() >= obj.keys():  # the common case: JSON names only
-        return {key: value for key, value in obj.items() if value is not None}
+        return {
+            key: value
+            for key, value in obj.items()
+            if value is not None and (value != "" or key not in _OPTIONAL_STRING_FIELDS)
+        }
     out: dict[str, Any] = {}
     for key, value in obj.items():
         if key in names:
@@ -519,7 +532,7 @@ def _fields(obj: dict[str, Any], where: str, names: dict[str, str]) -> dict[str,
                 raise InvalidRequest(f"{prefix}{key}: unknown field (expected one of: {known})")
         if name in out:
             raise InvalidRequest(f"{where}.{name}: given twice (as {name} and {names[name]})")
-        if value is not None:
+        if value is not None and (value != "" or name not in _OPTIONAL_STRING_FIELDS):
             out[name] = value
     return out
 
