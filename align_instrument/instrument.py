@@ -9,6 +9,7 @@ failing integration never disables the others.
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 import uuid
 from collections.abc import Callable, Collection
@@ -51,7 +52,7 @@ def autoinstrument(
     session_timeout: float = 1800,
     default_user_id: str = "anonymous",
     redact: RedactHook | None = None,
-    session_store: SessionStore | None = None,
+    session_store: SessionStore | str | Any | None = None,
     assistant_properties: Collection[str] = DEFAULT_ASSISTANT_PROPERTIES,
     **options: Any,
 ) -> AlignClient:
@@ -66,7 +67,9 @@ def autoinstrument(
         session_timeout: seconds of inactivity after which a session is closed.
         default_user_id: user of calls that name none (no scope user, no request ``user``).
         redact: ``(text, role) -> text`` applied to every message before it is enqueued.
-        session_store: where session state lives: None (this process's memory) or any
+        session_store: where session state lives: None (this process's memory, or
+            ``ALIGNAI_SESSION_STORE`` when set), a ``redis://`` URL or a ``redis.Redis`` client
+            (a :class:`~align_instrument.sessions.RedisSessionStore` is built on it), or any
             :class:`~align_instrument.sessions.SessionStore`: a shared store makes several
             worker processes and restarts log exactly what one process would.
         assistant_properties: custom property names put on assistant messages.
@@ -77,7 +80,8 @@ def autoinstrument(
 
     Raises:
         ConfigurationError: the client cannot be built (missing key/project id for a remote host).
-        ValueError: an engine bound is invalid.
+        ValueError: an engine bound is invalid, or ``session_store`` is a URL of another scheme.
+        ImportError: a Redis session store is asked for but the ``redis`` package is missing.
 
     Example:
         >>> import align_instrument as align
@@ -94,7 +98,7 @@ def autoinstrument(
             client = AlignClient(api_key, project_id, host, **options)
         engine = SessionEngine(
             client,
-            store=session_store,
+            store=_session_store(session_store, session_timeout, client.project_id),
             session_timeout=session_timeout,
             default_user_id=default_user_id,
             redact=redact,
@@ -222,6 +226,18 @@ def _resolve(obj: object) -> tuple[MessageRef | None, str | None]:
     if key is None:
         return None, None
     return installed.engine.message_ref(key), key
+
+
+def _session_store(setting: object, session_timeout: float, project_id: str) -> SessionStore | None:
+    """The store named by ``session_store=`` or ``ALIGNAI_SESSION_STORE``: a store as it is, a URL
+    or a Redis client wrapped in a RedisSessionStore (redis is imported only then)."""
+    if setting is None:
+        setting = os.environ.get("ALIGNAI_SESSION_STORE") or None
+    if setting is None or callable(getattr(setting, "begin_turn", None)):
+        return setting  # type: ignore[return-value]
+    from .sessions.redis_store import RedisSessionStore
+
+    return RedisSessionStore(setting, session_timeout=session_timeout, project=project_id)  # type: ignore[arg-type]
 
 
 def _import_integration(name: str) -> ModuleType | None:
