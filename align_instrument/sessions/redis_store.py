@@ -291,7 +291,7 @@ class RedisSessionStore:
         elif self._client is not None:
             self._client.connection_pool.reset()
 
-    def keys(self) -> list[str]:
+    def key_names(self) -> list[str]:
         """Every key of this store's namespace (for tests and operators; a SCAN, not for hot paths)."""
         client = self._client
         assert client is not None

@@ -88,7 +88,7 @@ def test_redis_hanging_dying_and_returning(own_redis: RedisServer, collector: Ru
         assert engine.stats()["store_fallback"] == fallbacks  # served by Redis again
         assert store.stats()["down"] == 0 and len(sessions) == 1
         z = sessions.pop()
-        assert store._keyspace + "s:" + z in store.keys()
+        assert store._keyspace + "s:" + z in store.key_names()
         assert app.say("z", "one more") == z
         assert client.flush(5)
         detail = collector.store.session(z)
@@ -99,7 +99,9 @@ def test_redis_hanging_dying_and_returning(own_redis: RedisServer, collector: Ru
         client.close(2)
 
 
-def test_forked_child_uses_its_own_connections(redis_server: RedisServer, collector: RunningCollector) -> None:
+def test_forked_child_uses_its_own_connections(
+    redis_server: RedisServer, collector: RunningCollector
+) -> None:
     client = align.AlignClient(host=collector.url, flush_interval=0.05)
     store = RedisSessionStore(redis_server.url, socket_timeout=1, prefix="fork" + str(os.getpid()))
     engine = SessionEngine(client, store=store, session_timeout=60)
@@ -122,7 +124,8 @@ def test_forked_child_uses_its_own_connections(redis_server: RedisServer, collec
         pid = os.fork()
         if pid == 0:  # the child: continue the parent's conversation through Redis
             try:
-                turn = engine.begin_turn(partition="p", messages=app.histories["parent"] + [ChatItem(USER, "child")])
+                history = [*app.histories["parent"], ChatItem(USER, "child")]
+                turn = engine.begin_turn(partition="p", messages=history)
                 out = {"sid": turn.session_id, "fallback": engine.stats().get("store_fallback", 0)}
             except BaseException as exc:
                 out = {"error": repr(exc)}

@@ -245,7 +245,7 @@ def test_keys_are_bounded_expiring_namespaced_and_private(redis_server: RedisSer
         texts += [history[-1].text, reply]
         history += [a(reply), u(f"secret question {i + 1}")]
     store, client = both.red, redis_server.client()
-    keys = store.keys()
+    keys = store.key_names()
     # per session: its hash, its key list, and at most max_keys_per_session others; plus the set
     assert len(keys) <= 20 + 3
     assert all(k.startswith(store._keyspace) for k in keys)
