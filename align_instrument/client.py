@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 from . import events as ev
 from ._internal import logger, report_internal_error
 from .delivery import Delivery, DeliveryOptions
+from .inactive import InactiveDelivery
 from .transport import is_loopback
 from .wire import COLLECT_EVENTS_PATH
 
@@ -103,16 +104,44 @@ class AlignClient:
             raise ConfigurationError(str(exc)) from None
         if not isinstance(recent_sessions, int) or recent_sessions < 1:
             raise ConfigurationError(f"recent_sessions must be a positive int (got {recent_sessions!r})")
-        self._delivery = Delivery(host + COLLECT_EVENTS_PATH, api_key, self.project_id, delivery_options)
+        self._init_state(Delivery(host + COLLECT_EVENTS_PATH, api_key, self.project_id, delivery_options))
+        self._recent_sessions = recent_sessions
+
+    def _init_state(self, delivery: Delivery | InactiveDelivery) -> None:
+        self._delivery = delivery
+        self._recent_sessions = 10_000
         self._index_lock = threading.Lock()
         self._used_indexes: dict[str, set[int]] = {}  # insertion order: oldest session first
-        self._recent_sessions = recent_sessions
         self._internal_errors: dict[str, int] = {}
         self._close_hooks: list[Callable[[], object]] = []
         self._stats_sources: dict[str, Callable[[], dict[str, int]]] = {}
         _clients.add(self)
 
+    @classmethod
+    def inactive(cls, reason: str) -> AlignClient:
+        """A client that checks every call as usual and sends nothing: events are dropped, counted
+        in ``stats()["dropped"]["inactive"]``, and ``stats()["inactive"]`` is ``reason``.
+
+        What :func:`~align_instrument.autoinstrument` returns when it cannot build a client (no
+        API key for the default host), so that the app runs unchanged.
+
+        Args:
+            reason: why nothing is sent, with the fix.
+
+        Example:
+            >>> client = AlignClient.inactive("no API key: set ALIGNAI_API_KEY")
+            >>> client.stats()["inactive"]
+            'no API key: set ALIGNAI_API_KEY'
+        """
+        client = cls.__new__(cls)
+        client.host = ""
+        client.project_id = ""
+        client._init_state(InactiveDelivery(reason))
+        return client
+
     def __repr__(self) -> str:
+        if isinstance(self._delivery, InactiveDelivery):
+            return f"{type(self).__name__}(inactive)"
         return f"{type(self).__name__}(host={self.host!r}, project_id={self.project_id!r})"
 
     # --- the Align API ---------------------------------------------------------------------------------
@@ -319,7 +348,8 @@ class AlignClient:
     def stats(self) -> dict[str, Any]:
         """Counts since construction: ``enqueued``, ``sent``, ``retried``, ``batches``, ``pending``,
         ``dropped`` (by reason: ``queue_full``, ``closed``, ``rejected``, ``http_401``, ``shutdown``, ...)
-        and ``internal_errors`` (by kind, from the instrumentations).
+        and ``internal_errors`` (by kind, from the instrumentations); ``inactive`` (why nothing is
+        sent) on a client from :meth:`inactive`.
 
         Example:
             >>> client.stats()["dropped"]

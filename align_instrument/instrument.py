@@ -1,30 +1,28 @@
 """One-line instrumentation: ``align.autoinstrument()`` and the functions that go with it.
 
 Nothing happens at import time. ``autoinstrument()`` builds (or takes) an :class:`AlignClient`,
-creates the process's :class:`~align_instrument.sessions.SessionEngine`, and installs every
-integration in :data:`INTEGRATIONS` whose library is present, each in its own ``try`` so that one
-failing integration never disables the others.
+creates the process's :class:`~align_instrument.sessions.SessionEngine`, and installs each
+integration of :data:`~align_instrument.integrations.INTEGRATIONS` when the app imports its library
+(at once for one imported already), each in its own ``try`` so that one failing integration never
+disables the others. It never stops the app from starting: without credentials it warns once and
+instruments nothing.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import threading
 import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 from ._internal import logger
-from .client import AlignClient
+from .client import AlignClient, ConfigurationError
+from .integrations import INTEGRATIONS, Installer
 from .sessions.context import current_session, session
 from .sessions.engine import DEFAULT_ASSISTANT_PROPERTIES, RedactHook, SessionEngine
 from .sessions.store import MessageRef, SessionStore
-
-INTEGRATIONS: tuple[str, ...] = ("openai", "anthropic", "langchain")
-"""Integration package names under ``align_instrument.integrations``, installed in this order."""
 
 REF_METHOD = "__align_message_ref__"
 """Objects that know their captured message (our stream and raw-response proxies) expose a method
@@ -35,12 +33,13 @@ of this name returning ``(MessageRef | None, key | None)``."""
 class _Installed:
     client: AlignClient
     engine: SessionEngine
-    modules: list[ModuleType] = field(default_factory=list)
+    installer: Installer
     unhook: list[Callable[[], None]] = field(default_factory=list)
 
 
 _lock = threading.Lock()
 _installed: _Installed | None = None
+_inactive: AlignClient | None = None  # returned (and warned about) once while credentials are missing
 
 
 def autoinstrument(
@@ -78,8 +77,11 @@ def autoinstrument(
     Returns:
         The :class:`AlignClient` events go through (call ``flush()`` / ``close()`` on it).
 
+        When no client can be built (no API key or project id for the default host, or another
+        :class:`ConfigurationError`), nothing is instrumented, one warning says what to fix, and
+        the client returned sends nothing (``stats()["inactive"]`` says why): the app still runs.
+
     Raises:
-        ConfigurationError: the client cannot be built (missing key/project id for a remote host).
         ValueError: an engine bound is invalid, or ``session_store`` is a URL of another scheme.
         ImportError: a Redis session store is asked for but the ``redis`` package is missing.
 
@@ -95,7 +97,10 @@ def autoinstrument(
         if _installed is not None:
             return _installed.client
         if client is None:
-            client = AlignClient(api_key, project_id, host, **options)
+            try:
+                client = AlignClient(api_key, project_id, host, **options)
+            except ConfigurationError as exc:
+                return _inactive_client(str(exc))
         engine = SessionEngine(
             client,
             store=_session_store(session_store, session_timeout, client.project_id),
@@ -104,22 +109,33 @@ def autoinstrument(
             redact=redact,
             assistant_properties=assistant_properties,
         )
-        installed = _Installed(client, engine)
+        installed = _Installed(client, engine, Installer(engine, client))
         # client.close() closes the sessions while the client still accepts their close events.
         installed.unhook.append(client.add_close_hook(engine.close))
         installed.unhook.append(client.add_stats_source("sessions", engine.stats))
-        for name in INTEGRATIONS:
-            module = _import_integration(name)
-            if module is None or not callable(getattr(module, "install", None)):
-                continue  # not shipped in this build (or still a bare namespace package)
-            try:
-                if module.install(engine):
-                    installed.modules.append(module)
-            except Exception:
-                client.record_internal_error(f"install_{name}")
-                logger.debug("align_instrument: installing the %s integration failed", name, exc_info=True)
         _installed = installed
-        return client
+    installed.installer.start()  # outside _lock: it may run inside another thread's import
+    return client
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # in case a parent's thread was inside autoinstrument() at the fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _inactive_client(problem: str) -> AlignClient:
+    global _inactive
+    if _inactive is None:
+        logger.warning(
+            "align_instrument: autoinstrument() is instrumenting nothing, the app runs unchanged: %s",
+            problem,
+        )
+        _inactive = AlignClient.inactive(f"autoinstrument() without a client: {problem}")
+    return _inactive
 
 
 def uninstrument() -> None:
@@ -134,12 +150,7 @@ def uninstrument() -> None:
         installed, _installed = _installed, None
     if installed is None:
         return
-    for module in reversed(installed.modules):
-        try:
-            module.uninstall()
-        except Exception:
-            installed.client.record_internal_error("uninstall")
-            logger.debug("align_instrument: uninstall of %s failed", module.__name__, exc_info=True)
+    installed.installer.stop()
     installed.engine.close(close_sessions=True)
     for unhook in installed.unhook:
         unhook()
@@ -238,19 +249,6 @@ def _session_store(setting: object, session_timeout: float, project_id: str) -> 
     from .sessions.redis_store import RedisSessionStore
 
     return RedisSessionStore(setting, session_timeout=session_timeout, project=project_id)  # type: ignore[arg-type]
-
-
-def _import_integration(name: str) -> ModuleType | None:
-    module_name = f"{__package__}.integrations.{name}"
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return None  # that integration is not shipped in this build
-        logger.debug("align_instrument: integration %s cannot be imported", name, exc_info=True)
-    except Exception:
-        logger.debug("align_instrument: integration %s cannot be imported", name, exc_info=True)
-    return None
 
 
 __all__ = [

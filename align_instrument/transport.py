@@ -10,10 +10,8 @@ hang on its first send.
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import ipaddress
 import os
-import socket
 import threading
 import time
 from typing import TYPE_CHECKING, NamedTuple
@@ -95,6 +93,8 @@ def post(
 def connect_failure(exc: BaseException, url: str) -> str | None:
     """A short reason when ``exc`` says no connection could be made to ``url`` (refused, unknown
     host, unreachable network), else None (a timeout or a dropped connection: the host is there)."""
+    import socket
+
     from urllib3.exceptions import NewConnectionError  # NameResolutionError (urllib3 2) is one too
 
     seen: set[int] = set()
@@ -138,6 +138,8 @@ def parse_retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
+    import email.utils
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

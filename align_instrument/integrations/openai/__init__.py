@@ -53,7 +53,7 @@ def install(engine: SessionEngine) -> bool:
                 )
         if patched:
             for module, cls, method in _patch.HELPER_CLOSE_TARGETS:
-                _patch.patch(
+                _patch.patch_when_imported(
                     module,
                     cls,
                     method,

@@ -45,9 +45,12 @@ HELPER_CLOSE_TARGETS: tuple[tuple[str, str, str], ...] = (
     ("openai.lib.streaming.responses._responses", "AsyncResponseStream", "close"),
 )
 """The ``.stream()`` helpers close the HTTP response directly, not the stream they wrap: patched so
-that leaving a helper's ``with`` block early ends the capture at once (else it ends at GC)."""
+that leaving a helper's ``with`` block early ends the capture at once (else it ends at GC). Patched
+when the app imports them (:func:`patch_when_imported`): importing them builds pydantic models
+(~0.5 s), and ``import openai`` does not."""
 
 _patched: list[tuple[type, str, Any]] = []
+_generation = 0  # bumped by unpatch_all(): a pending post-import patch of an older install is void
 
 
 def patch(module_name: str, class_name: str, method: str, make_wrapper: Callable[[bool], Wrapper]) -> bool:
@@ -69,8 +72,24 @@ def patch(module_name: str, class_name: str, method: str, make_wrapper: Callable
         return False
 
 
+def patch_when_imported(
+    module_name: str, class_name: str, method: str, make_wrapper: Callable[[bool], Wrapper]
+) -> None:
+    """:func:`patch` at once when ``module_name`` is imported, else right after the app imports it
+    (unless :func:`unpatch_all` ran meanwhile)."""
+    generation = _generation
+
+    def on_import(_module: object) -> None:  # inside the app's import: patch() never raises
+        if generation == _generation:
+            patch(module_name, class_name, method, make_wrapper)
+
+    wrapt.register_post_import_hook(on_import, module_name)
+
+
 def unpatch_all() -> None:
     """Restore every original patched by :func:`patch` (most recent first)."""
+    global _generation
+    _generation += 1
     while _patched:
         cls, method, original = _patched.pop()
         try:
