@@ -523,4 +523,8 @@ def _after_fork_in_child() -> None:
 
 atexit.register(_flush_at_exit)
 if hasattr(os, "register_at_fork"):
+    # Only a child-side reset: a ``before`` handler that waits for a lock lets another thread run
+    # (and start a garbage collection) while the GIL is released, and a fork in the middle of a
+    # collection leaves the child's GC lists corrupt (it then spins forever at exit). The child
+    # needs none of the parent's state, so nothing has to be held across the fork.
     os.register_at_fork(after_in_child=_after_fork_in_child)
