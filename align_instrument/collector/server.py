@@ -50,6 +50,7 @@ from .validation import InvalidRequest, check_request
 logger = logging.getLogger("align_instrument.collector")
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+DEFAULT_POLL_SECONDS = 3.0
 # Beyond this the body of a refused request is not read to the end; the connection is closed instead.
 _DRAIN_LIMIT_BYTES = 256 * 1024 * 1024
 _IDLE_TIMEOUT_SECONDS = 120
@@ -78,6 +79,7 @@ class CollectorServer(ThreadingHTTPServer):
         store: where accepted events go.
         api_key: when set, ingestion requires ``Authorization: Bearer <api_key>``.
         max_body_bytes: the largest accepted body, after gzip decompression.
+        poll_seconds: how often open pages ask whether something new arrived.
     """
 
     daemon_threads = True
@@ -90,8 +92,10 @@ class CollectorServer(ThreadingHTTPServer):
         store: Store,
         api_key: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        poll_seconds: float = DEFAULT_POLL_SECONDS,
     ) -> None:
         self.store = store
+        self.poll_seconds = poll_seconds
         self.api_key = api_key or None
         self.loopback_only = _is_loopback_ip(address[0]) or address[0] == "localhost"
         self.max_body_bytes = max_body_bytes
@@ -233,8 +237,20 @@ class CollectorHandler(BaseHTTPRequestHandler):
         if url.path == "/healthz":
             self._send(200, b'{"status":"ok"}', "application/json")
             return
+        if url.path == "/api/version":
+            # Polled by every open page: a few bytes, one indexed read.
+            version = {"version": self.server.store.version(), "poll_seconds": self.server.poll_seconds}
+            self._send(200, json.dumps(version).encode(), "application/json")
+            return
+        if url.path == "/static/live.js":
+            self._send(200, pages.LIVE_JS.encode("utf-8"), "text/javascript; charset=utf-8")
+            return
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         page = pages.render(self.server.store, url.path, query)
+        if query.get("partial") == "1":
+            live: dict[str, Any] = {"version": page.version, "regions": page.regions, "messages": page.messages}
+            self._send(page.status, json.dumps(live, ensure_ascii=False).encode("utf-8"), "application/json")
+            return
         self._send(page.status, page.html.encode("utf-8"), "text/html; charset=utf-8")
 
     # --- ingestion -------------------------------------------------------------------------------------
@@ -406,7 +422,9 @@ class CollectorHandler(BaseHTTPRequestHandler):
         if content_type.startswith("text/html"):
             self.send_header("X-Content-Type-Options", "nosniff")
             self.send_header(
-                "Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+                "Content-Security-Policy",
+                "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'self';"
+                " connect-src 'self'; form-action 'self'",
             )
         if self.close_connection:
             self.send_header("Connection", "close")
@@ -528,6 +546,7 @@ def start_collector(
     *,
     store: Store | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    poll_seconds: float = DEFAULT_POLL_SECONDS,
 ) -> RunningCollector:
     """Start a collector in this process, serving from a daemon thread.
 
@@ -539,6 +558,7 @@ def start_collector(
         api_key: when set, ingestion requires ``Authorization: Bearer <api_key>``.
         store: an already open :class:`Store` to use (it is then not closed by ``stop()``).
         max_body_bytes: the largest accepted request body, after decompression.
+        poll_seconds: how often open web pages ask for new events (live updates).
 
     Returns:
         A :class:`RunningCollector` with ``.url``, ``.port``, ``.store`` and ``.stop()``; also a
@@ -561,7 +581,9 @@ def start_collector(
     else:
         the_store = store
     try:
-        server = CollectorServer((host, port), the_store, api_key=api_key, max_body_bytes=max_body_bytes)
+        server = CollectorServer(
+            (host, port), the_store, api_key=api_key, max_body_bytes=max_body_bytes, poll_seconds=poll_seconds
+        )
     except BaseException:
         if store is None:
             the_store.close()
