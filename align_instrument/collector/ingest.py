@@ -6,7 +6,7 @@
   when read, and users are re-derived from all their identify events, latest ``createTime`` last.
 - A (session, index) received again with other content keeps the first version; the other is
   recorded in ``message_conflicts``, counted on the session and logged once per (session, index).
-- The per-session counters, the preview and the hourly message rollup are updated here, for
+- The per-session counters, the preview and the rollups (:mod:`.rollups`) are updated here, for
   the messages actually inserted.
 """
 
@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import events as ev
+from . import rollups
 from .models import IngestResult
 from .schema import PREVIEW_CHARS
 from .validation import CheckedEvent
@@ -163,6 +164,7 @@ def _write(
         if e.session_id is not None:
             first, last = activity.get(e.session_id, (when, when))
             activity[e.session_id] = (min(first, when), max(last, when))
+    before = rollups.snapshot(conn, activity)
     if activity:
         conn.executemany(
             "INSERT INTO sessions (session_id, first_activity, last_activity) VALUES (?, ?, ?)"
@@ -198,6 +200,7 @@ def _write(
         conflicts = _write_messages(conn, messages, received_at)
     if feedback:
         conn.executemany("INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?)", feedback)
+        rollups.add_feedback(conn, [(f[5], f[4]) for f in feedback])
         counts = Counter((f[1], f[4]) for f in feedback)
         conn.executemany(
             "UPDATE sessions SET thumbs_up = thumbs_up + ?, thumbs_down = thumbs_down + ?"
@@ -207,6 +210,7 @@ def _write(
                 for sid in {f[1] for f in feedback}
             ],
         )
+    rollups.update_sessions(conn, before, rollups.snapshot(conn, activity))
     if seen_users:
         conn.executemany("INSERT OR IGNORE INTO users (user_id) VALUES (?)", [(u,) for u in seen_users])
     for user_id in identified:
@@ -269,11 +273,7 @@ def _write_messages(
             " WHERE session_id = ?",
             [(sid,) for sid in with_user_message],
         )
-    hours = Counter(int(row[5] / 3600) for row in inserted)
-    conn.executemany(
-        "INSERT INTO message_hours VALUES (?, ?) ON CONFLICT (hour) DO UPDATE SET messages = messages + ?",
-        [(hour, n, n) for hour, n in hours.items()],
-    )
+    rollups.add_messages(conn, [row[5] for row in inserted])
     return conflicts
 
 

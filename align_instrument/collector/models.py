@@ -234,5 +234,22 @@ class SearchHit:
     user_id: str | None
 
 
+@dataclass(frozen=True)
+class SearchResults:
+    """One page of search results.
+
+    Attributes:
+        hits: the best matches first.
+        total: how many messages match (at most 100,000 are counted).
+        more: more than ``total`` messages match.
+        ranked_among: when set, only the newest this-many matches were ranked (a very common word).
+    """
+
+    hits: list[SearchHit]
+    total: int
+    more: bool
+    ranked_among: int | None
+
+
 MARK_START = "\x02"
 MARK_END = "\x03"

@@ -1,8 +1,10 @@
 """The overview's numbers: activity over time, feedback, message counts per session, top users.
 
-Sessions and users are counted by when a session started (its first event); messages from the
-hourly rollup kept on ingest; feedback by its time. Buckets are UTC hours when the range spans
-at most three days, else UTC days. Every query reads an index range, never the messages.
+Sessions and users are counted by when a session started (its first event), messages and
+feedback by their own time. Buckets are UTC hours when the range spans at most three days, else
+UTC days; the range is widened to whole buckets. Everything is read from the rollups kept on
+ingest (:mod:`.rollups`): the cost depends on the range's hours and users, not on how many
+sessions or messages are stored.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-HOUR = 3600
-DAY = 24 * HOUR
+from .rollups import BINS, DAY, HOUR
+
 HOURLY_UP_TO = 3 * DAY
 TOP_USERS = 10
 MAX_BUCKETS = 1000
@@ -101,94 +103,92 @@ def overview(conn: sqlite3.Connection, since: float | None = None, until: float 
 
 
 def _overview(conn: sqlite3.Connection, since: float | None, until: float | None) -> Overview:
-    first, last = conn.execute("SELECT min(first_activity), max(last_activity) FROM sessions").fetchone()
-    empty = first is None
+    # Two queries: SQLite answers a lone min() or max() from an index, both at once by a scan.
+    first = conn.execute("SELECT min(first_activity) FROM sessions").fetchone()[0]
+    last = conn.execute("SELECT max(last_activity) FROM sessions").fetchone()[0]
     now = time.time()
     if since is None:
         since = first if first is not None else now - DAY
     if until is None:
         until = max(last, since) if last is not None else now
+    until = max(until, since)
     width = HOUR if until - since <= HOURLY_UP_TO else DAY
     if (until - since) / width > MAX_BUCKETS:  # decades of data, or a far-off timestamp: wider bars
         width = DAY * -(-int(until - since) // (DAY * MAX_BUCKETS))
     lo, hi = int(since // width), int(until // width)
+    hours = (lo * width // HOUR, (hi + 1) * width // HOUR - 1)
     rows: dict[int, dict[str, int]] = {b: {} for b in range(lo, hi + 1)}
 
-    def add(bucket: int, **values: int) -> None:
-        if bucket in rows:
-            rows[bucket].update(values)
+    def fill(name: str, sql: str, params: tuple[int, int]) -> None:
+        for bucket, *values in conn.execute(sql, params):
+            if bucket in rows:
+                rows[bucket].update(zip(name.split(), values, strict=True))
 
-    session_range = "first_activity >= ? AND first_activity <= ?"
-    for bucket, n_sessions, n_users in conn.execute(
-        f"SELECT CAST(first_activity / {width} AS INTEGER) AS b, count(*), count(DISTINCT user_id)"
-        f" FROM sessions WHERE {session_range} GROUP BY b",
-        (since, until),
-    ):
-        add(bucket, sessions=n_sessions, users=n_users)
-    for bucket, n in conn.execute(
-        f"SELECT hour * {HOUR} / {width} AS b, sum(messages) FROM message_hours"
-        " WHERE hour >= ? AND hour <= ? GROUP BY b",
-        (int(since // HOUR), int(until // HOUR)),
-    ):
-        add(bucket, messages=n)
-    for bucket, up, down in conn.execute(
-        f"SELECT CAST(create_time / {width} AS INTEGER) AS b,"
-        " sum(type = 'thumbs_up'), sum(type = 'thumbs_down')"
-        " FROM feedback WHERE create_time >= ? AND create_time <= ? GROUP BY b",
-        (since, until),
-    ):
-        add(bucket, thumbs_up=up, thumbs_down=down)
-    buckets = [Bucket(float(b * width), **values) for b, values in sorted(rows.items())]
-    n_sessions, n_users = conn.execute(
-        f"SELECT count(*), count(DISTINCT user_id) FROM sessions WHERE {session_range}", (since, until)
-    ).fetchone()
+    fill(
+        "sessions",
+        f"SELECT hour * {HOUR} / {width}, sum(sessions) FROM rollup_sessions WHERE hour BETWEEN ? AND ? GROUP BY 1",
+        hours,
+    )
+    fill(
+        "messages",
+        f"SELECT hour * {HOUR} / {width}, sum(messages) FROM rollup_messages WHERE hour BETWEEN ? AND ? GROUP BY 1",
+        hours,
+    )
+    fill(
+        "thumbs_up thumbs_down",
+        f"SELECT hour * {HOUR} / {width}, sum(thumbs_up), sum(thumbs_down) FROM rollup_feedback"
+        " WHERE hour BETWEEN ? AND ? GROUP BY 1",
+        hours,
+    )
+    # Distinct users: from the per-hour table for hourly bars, else the per-day one.
+    table, column, unit = (
+        ("rollup_user_hours", "hour", HOUR) if width == HOUR else ("rollup_user_days", "day", DAY)
+    )
+    units = (lo * width // unit, (hi + 1) * width // unit - 1)
+    distinct = "count(*)" if width == unit else "count(DISTINCT user_id)"
+    fill(
+        "users",
+        f"SELECT {column} * {unit} / {width}, {distinct} FROM {table}"
+        f" WHERE {column} BETWEEN ? AND ? AND sessions > 0 GROUP BY 1",
+        units,
+    )
+    if first is None or (lo * width <= first and last < (hi + 1) * width):
+        # The whole span of the data (the default view): the all-time totals, one row per user.
+        per_user = conn.execute(
+            "SELECT user_id, sessions, messages FROM rollup_users WHERE sessions > 0"
+        ).fetchall()
+    else:
+        per_user = conn.execute(
+            f"SELECT user_id, sum(sessions) AS n, sum(messages) FROM {table} WHERE {column} BETWEEN ? AND ?"
+            " GROUP BY user_id HAVING n > 0",
+            units,
+        ).fetchall()
+    top = sorted(per_user, key=lambda row: (-row[2], -row[1], row[0]))[:TOP_USERS]
+    bins = dict(
+        conn.execute(
+            "SELECT bin, sum(sessions) FROM rollup_sessions WHERE hour BETWEEN ? AND ? GROUP BY bin", hours
+        ).fetchall()
+    )
     conflicts = conn.execute(
-        "SELECT count(*) FROM message_conflicts WHERE received_at >= ? AND received_at <= ?", (since, until)
+        "SELECT count(*) FROM message_conflicts WHERE create_time >= ? AND create_time < ?",
+        (lo * width, (hi + 1) * width),
     ).fetchone()[0]
+    buckets = [Bucket(float(b * width), **values) for b, values in sorted(rows.items())]
+    labels = [
+        str(low) if low == high else (f"{low}+" if high is None else f"{low}-{high}") for low, high in BINS
+    ]
     return Overview(
-        since=since,
-        until=until,
+        since=float(lo * width),
+        until=float((hi + 1) * width),
         bucket_seconds=width,
         buckets=buckets,
-        sessions=n_sessions,
-        users=n_users,
+        sessions=sum(b.sessions for b in buckets),
+        users=len(per_user),
         messages=sum(b.messages for b in buckets),
         thumbs_up=sum(b.thumbs_up for b in buckets),
         thumbs_down=sum(b.thumbs_down for b in buckets),
         conflicts=conflicts,
-        distribution=_distribution(conn, session_range, since, until),
-        top_users=_top_users(conn, session_range, since, until),
-        empty=empty,
+        distribution=[(label, bins.get(i, 0)) for i, label in enumerate(labels)],
+        top_users=[TopUser(*row) for row in top],
+        empty=first is None,
     )
-
-
-def _distribution(
-    conn: sqlite3.Connection, session_range: str, since: float, until: float
-) -> list[tuple[str, int]]:
-    cases = " ".join(
-        f"WHEN message_count <= {high} THEN {i}"
-        for i, (_, high) in enumerate(DISTRIBUTION_BINS)
-        if high is not None
-    )
-    counts = dict(
-        conn.execute(
-            f"SELECT CASE {cases} ELSE {len(DISTRIBUTION_BINS) - 1} END AS bin, count(*)"
-            f" FROM sessions WHERE {session_range} GROUP BY bin",
-            (since, until),
-        ).fetchall()
-    )
-    labels = [
-        str(low) if low == high else (f"{low}+" if high is None else f"{low}-{high}")
-        for low, high in DISTRIBUTION_BINS
-    ]
-    return [(label, counts.get(i, 0)) for i, label in enumerate(labels)]
-
-
-def _top_users(conn: sqlite3.Connection, session_range: str, since: float, until: float) -> list[TopUser]:
-    rows = conn.execute(
-        "SELECT user_id, count(*) AS n, sum(message_count) AS m FROM sessions"
-        f" WHERE {session_range} AND user_id IS NOT NULL GROUP BY user_id ORDER BY m DESC, n DESC, user_id"
-        f" LIMIT {TOP_USERS}",
-        (since, until),
-    )
-    return [TopUser(*row) for row in rows]

@@ -47,8 +47,8 @@ class SessionFilter:
         status: ``"live"``, ``"idle"`` or ``"closed"`` (see :meth:`SessionSummary.status`).
         since: only sessions active at or after this time (POSIX seconds).
         until: only sessions active at or before this time.
-        text: only sessions with a message matching these words (full-text), or whose id or
-            title contains the text.
+        text: only sessions with a message containing all these words (full-text), or the
+            session with this id.
         conflicts_only: only sessions with a message received twice with different content.
     """
 
@@ -97,18 +97,17 @@ class SessionFilter:
             params.append(self.until)
         if self.conflicts_only:
             where.append("s.conflict_count > 0")
-        match = fts_query(self.text or "")
         if self.text:
-            like = "%" + self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            alternatives = ["s.session_id LIKE ? ESCAPE '\\'", "coalesce(s.title, '') LIKE ? ESCAPE '\\'"]
-            params += [like, like]
+            match = fts_query(self.text)
             if match:
-                alternatives.append(
-                    "s.session_id IN (SELECT m.session_id FROM messages m WHERE m.rowid IN"
-                    " (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?))"
+                where.append(
+                    "(s.session_id = ? OR s.session_id IN (SELECT m.session_id FROM messages m WHERE m.rowid IN"
+                    " (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)))"
                 )
-                params.append(match)
-            where.append("(" + " OR ".join(alternatives) + ")")
+                params += [self.text, match]
+            else:
+                where.append("s.session_id = ?")
+                params.append(self.text)
         return where, params
 
 

@@ -2,7 +2,7 @@
 
 Schema 3 added, for the web page at any size: per-session counters (messages, thumbs, conflicts)
 and the first user message as a preview, kept up to date on ingest so that listing and sorting
-never scan the messages; an hourly rollup of messages for the overview; the FTS5 index of message
+never scan the messages; hourly and daily rollups for the overview (:mod:`.rollups`); the FTS5 index of message
 texts; and the conflicting versions of a (session, index) that were not kept. A schema-2 database
 is migrated when opened (columns added, everything derived from what is stored).
 """
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+
+from . import rollups
 
 SCHEMA_VERSION = 3  # PRAGMA user_version: lets a later version migrate or refuse a database
 PREVIEW_CHARS = 200  # of the first user message, kept on the session row
@@ -107,11 +109,6 @@ CREATE INDEX IF NOT EXISTS sessions_by_user_activity ON sessions (user_id, last_
 -- The overview's scans by start time read this index only.
 CREATE INDEX IF NOT EXISTS sessions_by_start ON sessions (first_activity, user_id, message_count);
 CREATE INDEX IF NOT EXISTS feedback_by_time ON feedback (create_time);
--- Messages per hour (hour = CAST(create_time / 3600 AS INTEGER)): the overview never scans the messages.
-CREATE TABLE IF NOT EXISTS message_hours (
-    hour INTEGER PRIMARY KEY,
-    messages INTEGER NOT NULL
-);
 -- A (session, index) received again with other content: the version not kept.
 CREATE TABLE IF NOT EXISTS message_conflicts (
     event_id TEXT PRIMARY KEY,
@@ -143,8 +140,6 @@ UPDATE sessions SET
     preview = (SELECT substr(m.content, 1, {PREVIEW_CHARS}) FROM messages m
                WHERE m.session_id = sessions.session_id AND m.role = 'user'
                ORDER BY m.message_index LIMIT 1);
-INSERT INTO message_hours (hour, messages)
-    SELECT CAST(create_time / 3600 AS INTEGER), count(*) FROM messages GROUP BY 1;
 INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
 """
 
@@ -182,9 +177,9 @@ def prepare(conn: sqlite3.Connection, path: Path) -> None:
         for name, declaration in _SESSION_COLUMNS_3:
             if name not in present:
                 conn.execute(f"ALTER TABLE sessions ADD COLUMN {name} {declaration}")
-        for statement in _statements(_SCHEMA_3):
+        for statement in _statements(_SCHEMA_3 + rollups.SCHEMA):
             conn.execute(statement)
-        for statement in _statements(_BACKFILL_3):
+        for statement in _statements(_BACKFILL_3 + rollups.BACKFILL):
             conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")

@@ -248,7 +248,11 @@ class CollectorHandler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         page = pages.render(self.server.store, url.path, query)
         if query.get("partial") == "1":
-            live: dict[str, Any] = {"version": page.version, "regions": page.regions, "messages": page.messages}
+            live: dict[str, Any] = {
+                "version": page.version,
+                "regions": page.regions,
+                "messages": page.messages,
+            }
             self._send(page.status, json.dumps(live, ensure_ascii=False).encode("utf-8"), "application/json")
             return
         self._send(page.status, page.html.encode("utf-8"), "text/html; charset=utf-8")

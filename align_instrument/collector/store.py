@@ -28,6 +28,7 @@ from .models import (
     Message,
     MessageConflict,
     SearchHit,
+    SearchResults,
     SessionDetail,
     SessionSummary,
     User,
@@ -46,6 +47,7 @@ __all__ = [
     "Message",
     "MessageConflict",
     "SearchHit",
+    "SearchResults",
     "SessionDetail",
     "SessionFilter",
     "SessionPage",
@@ -235,7 +237,7 @@ class Store:
         with self._reader() as conn:
             return queries.changed_indexes(conn, session_id, since)
 
-    def search(self, text: str, limit: int = 20, offset: int = 0) -> tuple[list[SearchHit], int]:
+    def search(self, text: str, limit: int = 20, offset: int = 0) -> SearchResults:
         """Messages containing every word of ``text`` (full-text), best match first.
 
         Args:
@@ -244,11 +246,12 @@ class Store:
             offset: hits to skip (the next page of results).
 
         Returns:
-            The hits (with highlighted snippets) and how many messages match in all.
+            The hits (with highlighted snippets) and how many messages match. A word found in
+            more than 20,000 messages is ranked among its newest 20,000 matches.
 
         Example:
-            >>> hits, total = store.search("password reset")
-            >>> hits[0].session_id, hits[0].index
+            >>> found = store.search("password reset")
+            >>> found.hits[0].session_id, found.hits[0].index
             ('s-1', 3)
         """
         with self._reader() as conn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import sqlite3
 from pathlib import Path
@@ -126,11 +127,32 @@ def test_ip_only_user_location_and_unknown_user(store: Store) -> None:
     assert store.user("nobody") is None
 
 
-def test_a_resent_index_keeps_the_later_message(store: Store) -> None:
-    store.ingest("r1", _checked([message("s", 1, content="second version", at=ts(20))]))
-    store.ingest("r2", _checked([message("s", 1, content="first version", at=ts(10))]))
+def test_a_resent_index_keeps_the_first_version_and_records_the_conflict_logged_once(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="align_instrument.collector")
+    store.ingest("r1", _checked([session_open("s", "u"), message("s", 1, content="first version", at=ts(20))]))
+    store.ingest("r2", _checked([message("s", 1, content="other app's text", at=ts(10))]))
+    store.ingest("r3", _checked([message("s", 1, content="first version", at=ts(30))]))  # same text: no conflict
+    store.ingest("r4", _checked([message("s", 1, "assistant", "a third text", at=ts(40))]))
     session = store.session("s")
-    assert session is not None and [m.content for m in session.messages] == ["second version"]
+    assert session is not None
+    assert [m.content for m in session.messages] == ["first version"]
+    assert session.message_count == 1 and session.conflict_count == 2
+    assert [(c.index, c.role, c.content) for c in session.conflicts] == [
+        (1, "user", "other app's text"),
+        (1, "assistant", "a third text"),
+    ]
+    warnings = [r.getMessage() for r in caplog.records if "received again" in r.getMessage()]
+    assert len(warnings) == 1 and "'s'" in warnings[0] and "#1" in warnings[0]
+    assert store.overview().conflicts == 2
+
+
+def test_a_conflict_inside_one_batch_keeps_the_first_of_the_batch(store: Store) -> None:
+    store.ingest("r", _checked([message("s", 2, content="one"), message("s", 2, content="two")]))
+    session = store.session("s")
+    assert session is not None and [m.content for m in session.messages] == ["one"]
+    assert [c.content for c in session.conflicts] == ["two"] and session.message_count == 1
 
 
 def test_idempotency_by_request_id_and_event_id(store: Store) -> None:

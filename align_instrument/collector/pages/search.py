@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..models import MARK_END, MARK_START, SearchHit
+from ..models import MARK_END, MARK_START, SearchHit, SearchResults
 from ..store import Store
 from .layout import Page, count, esc, href, layout, session_href, time_cell, user_link
 
@@ -24,18 +24,22 @@ def search_page(store: Store, query: Mapping[str, str]) -> Page:
     if not text:
         results = '<p class="empty">Type words to find the messages that contain them all.</p>'
     else:
-        hits, total = store.search(text, limit=PAGE_SIZE, offset=offset)
-        results = _results(text, hits, total, offset)
+        results = _results(text, store.search(text, limit=PAGE_SIZE, offset=offset), offset)
     title = f"Search: {text}" if text else "Search"
     body = f"<h1>Search messages</h1>{form}{results}"
     return Page(200, layout(title, body, "search", search=text))
 
 
-def _results(text: str, hits: list[SearchHit], total: int, offset: int) -> str:
+def _results(text: str, found: SearchResults, offset: int) -> str:
+    hits, total = found.hits, found.total
     if not total:
         return f'<p class="empty">No message contains {esc(text)!s}.</p>'
     items = "".join(_hit(h) for h in hits)
-    summary = f"{count(total)} message{'s' if total != 1 else ''} match, best first"
+    summary = f"{'more than ' if found.more else ''}{count(total)} message{'s' if total != 1 else ''} match"
+    if found.ranked_among:
+        summary += f"; the newest {count(found.ranked_among)} ranked, best first"
+    else:
+        summary += ", best first"
     if total > PAGE_SIZE:
         summary += f" (showing {offset + 1}-{offset + len(hits)})"
     pager = []
@@ -43,7 +47,7 @@ def _results(text: str, hits: list[SearchHit], total: int, offset: int) -> str:
         pager.append(
             f'<a href="{href("/search", {"q": text, "offset": max(0, offset - PAGE_SIZE) or None})}">‹ Better matches</a>'
         )
-    if offset + len(hits) < total:
+    if hits and offset + len(hits) < min(total, found.ranked_among or total):
         pager.append(
             f'<a rel="next" href="{href("/search", {"q": text, "offset": offset + PAGE_SIZE})}">More matches ›</a>'
         )

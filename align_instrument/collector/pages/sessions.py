@@ -153,7 +153,7 @@ def _filter_form(state: ListQuery) -> str:
         "</select></label>"
         f'<label>From (UTC) <input type="date" name="from" value="{esc(span.from_date)}"></label>'
         f'<label>To (UTC) <input type="date" name="to" value="{esc(span.to_date)}"></label>'
-        f'<label>Text <input name="text" type="search" placeholder="words in a message, id or title"'
+        f'<label>Text <input name="text" type="search" placeholder="words in a message, or a session id"'
         f' value="{esc(f.text or "")}"></label>'
         f'{hidden}<button type="submit">Apply</button>'
         + (
