@@ -126,12 +126,14 @@ def _overview(conn: sqlite3.Connection, since: float | None, until: float | None
 
     fill(
         "sessions",
-        f"SELECT hour * {HOUR} / {width}, sum(sessions) FROM rollup_sessions WHERE hour BETWEEN ? AND ? GROUP BY 1",
+        f"SELECT hour * {HOUR} / {width}, sum(sessions) FROM rollup_sessions WHERE hour BETWEEN ?"
+        " AND ? GROUP BY 1",
         hours,
     )
     fill(
         "messages",
-        f"SELECT hour * {HOUR} / {width}, sum(messages) FROM rollup_messages WHERE hour BETWEEN ? AND ? GROUP BY 1",
+        f"SELECT hour * {HOUR} / {width}, sum(messages) FROM rollup_messages WHERE hour BETWEEN ?"
+        " AND ? GROUP BY 1",
         hours,
     )
     fill(

@@ -101,7 +101,8 @@ class SessionFilter:
             match = fts_query(self.text)
             if match:
                 where.append(
-                    "(s.session_id = ? OR s.session_id IN (SELECT m.session_id FROM messages m WHERE m.rowid IN"
+                    "(s.session_id = ? OR s.session_id IN (SELECT m.session_id FROM messages m"
+                    " WHERE m.rowid IN"
                     " (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)))"
                 )
                 params += [self.text, match]

@@ -54,7 +54,8 @@ def _bin_sql(column: str) -> str:
 
 BACKFILL = f"""
 INSERT INTO rollup_sessions
-    SELECT CAST(first_activity / {HOUR} AS INTEGER), {_bin_sql("message_count")}, count(*) FROM sessions GROUP BY 1, 2;
+    SELECT CAST(first_activity / {HOUR} AS INTEGER), {_bin_sql("message_count")}, count(*) FROM sessions
+    GROUP BY 1, 2;
 INSERT INTO rollup_user_hours
     SELECT CAST(first_activity / {HOUR} AS INTEGER), user_id, count(*), sum(message_count) FROM sessions
     WHERE user_id IS NOT NULL GROUP BY 1, 2;
@@ -65,8 +66,8 @@ INSERT INTO rollup_users
     SELECT user_id, count(*), sum(message_count) FROM sessions WHERE user_id IS NOT NULL GROUP BY 1;
 INSERT INTO rollup_messages SELECT CAST(create_time / {HOUR} AS INTEGER), count(*) FROM messages GROUP BY 1;
 INSERT INTO rollup_feedback
-    SELECT CAST(create_time / {HOUR} AS INTEGER), sum(type = 'thumbs_up'), sum(type = 'thumbs_down') FROM feedback
-    GROUP BY 1;
+    SELECT CAST(create_time / {HOUR} AS INTEGER), sum(type = 'thumbs_up'), sum(type = 'thumbs_down')
+    FROM feedback GROUP BY 1;
 """
 
 # (first_activity, user_id, message_count) of a session.
@@ -81,7 +82,8 @@ def snapshot(conn: sqlite3.Connection, session_ids: Iterable[str]) -> Snapshot:
         chunk = ids[start : start + _CHUNK]
         marks = ",".join("?" * len(chunk))
         for sid, first, user_id, count in conn.execute(
-            f"SELECT session_id, first_activity, user_id, message_count FROM sessions WHERE session_id IN ({marks})",
+            "SELECT session_id, first_activity, user_id, message_count FROM sessions WHERE"
+            f" session_id IN ({marks})",
             chunk,
         ):
             found[sid] = (first, user_id, count)

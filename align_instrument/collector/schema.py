@@ -2,9 +2,9 @@
 
 Schema 3 added, for the web page at any size: per-session counters (messages, thumbs, conflicts)
 and the first user message as a preview, kept up to date on ingest so that listing and sorting
-never scan the messages; hourly and daily rollups for the overview (:mod:`.rollups`); the FTS5 index of message
-texts; and the conflicting versions of a (session, index) that were not kept. A schema-2 database
-is migrated when opened (columns added, everything derived from what is stored).
+never scan the messages; hourly and daily rollups for the overview (:mod:`.rollups`); the FTS5
+index of message texts; and the conflicting versions of a (session, index) that were not kept.
+A schema-2 database is migrated when opened (columns added, everything derived from what is stored).
 """
 
 from __future__ import annotations

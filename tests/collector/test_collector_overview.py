@@ -39,7 +39,14 @@ def _brute(store: Store, since: float, until: float) -> dict[str, object]:
         "users": len({s.user_id for s in sessions}),
         "distribution": Counter(bin_of(s.message_count) for s in sessions),
         "top": sorted(
-            ((u, sum(1 for s in sessions if s.user_id == u), sum(s.message_count for s in sessions if s.user_id == u)) for u in {s.user_id for s in sessions}),
+            (
+                (
+                    u,
+                    sum(1 for s in sessions if s.user_id == u),
+                    sum(s.message_count for s in sessions if s.user_id == u),
+                )
+                for u in {s.user_id for s in sessions}
+            ),
             key=lambda t: (-t[2], -t[1], t[0]),
         ),
     }
@@ -54,7 +61,11 @@ def test_rollups_match_a_brute_force_count_under_any_arrival_order(tmp_path: Pat
         with Store(tmp_path / f"o{attempt}.db") as store:
             for start in range(0, len(shuffled), 7):  # small batches: sessions change across batches
                 store.ingest(f"r{start}", _checked(shuffled[start : start + 7]))
-            for since, until in ((None, None), (T0 + 86400, T0 + 3 * 86400 - 1), (T0 + 86400, T0 + 86400 + 3600 * 30)):
+            for since, until in (
+                (None, None),
+                (T0 + 86400, T0 + 3 * 86400 - 1),
+                (T0 + 86400, T0 + 86400 + 3600 * 30),
+            ):
                 view = store.overview(since, until)
                 expected = _brute(store, view.since, view.until)
                 assert view.sessions == expected["sessions"] == sum(b.sessions for b in view.buckets)
@@ -66,7 +77,9 @@ def test_rollups_match_a_brute_force_count_under_any_arrival_order(tmp_path: Pat
                 assert [(u.user_id, u.sessions, u.messages) for u in view.top_users] == expected["top"][:10]  # type: ignore[index]
             everything = store.overview()
             assert everything.messages == sum(s.message_count for s in store.sessions())
-            assert everything.thumbs_up + everything.thumbs_down == sum(s.thumbs_up + s.thumbs_down for s in store.sessions())
+            assert everything.thumbs_up + everything.thumbs_down == sum(
+                s.thumbs_up + s.thumbs_down for s in store.sessions()
+            )
             assert everything.bucket_seconds == 86400 and len(everything.distribution) == len(BINS)
 
 
@@ -74,7 +87,15 @@ def test_hourly_buckets_for_short_ranges_and_an_empty_database(tmp_path: Path) -
     with Store(tmp_path / "e.db") as store:
         empty = store.overview()
         assert empty.empty and empty.sessions == 0 and empty.bucket_seconds == 3600 and empty.buckets
-        store.ingest("r", _checked([session_open("s", "u", at=format_timestamp(T0 + 5400)), message("s", 1, at=format_timestamp(T0 + 5500))]))
+        store.ingest(
+            "r",
+            _checked(
+                [
+                    session_open("s", "u", at=format_timestamp(T0 + 5400)),
+                    message("s", 1, at=format_timestamp(T0 + 5500)),
+                ]
+            ),
+        )
         one = store.overview()
         assert not one.empty and one.bucket_seconds == 3600
         assert [(b.start, b.sessions, b.users, b.messages) for b in one.buckets] == [(T0 + 3600, 1, 1, 1)]

@@ -27,7 +27,13 @@ def store(tmp_path: Path) -> Store:
         events.append(session_open(sid, f"u{i % 4}", at=format_timestamp(at)))
         for index in range(1, rng.randint(1, 6) + 1):
             events.append(
-                message(sid, index, "user" if index % 2 else "assistant", f"text {i} {index}", at=format_timestamp(at + index))
+                message(
+                    sid,
+                    index,
+                    "user" if index % 2 else "assistant",
+                    f"text {i} {index}",
+                    at=format_timestamp(at + index),
+                )
             )
         if i % 5 == 0:
             events.append(message_feedback(sid, 1, "thumbs_down", at=format_timestamp(at + 30)))
@@ -53,7 +59,11 @@ def _walk(store: Store, filters: SessionFilter, sort: str, descending: bool) -> 
 @pytest.mark.parametrize("descending", [True, False])
 def test_keyset_pages_visit_every_session_once_in_order(store: Store, sort: str, descending: bool) -> None:
     everything = store.sessions()
-    key = (lambda s: (s.last_activity, s.session_id)) if sort == "last_activity" else (lambda s: (s.message_count, s.session_id))
+    key = (
+        (lambda s: (s.last_activity, s.session_id))
+        if sort == "last_activity"
+        else (lambda s: (s.message_count, s.session_id))
+    )
     expected = [s.session_id for s in sorted(everything, key=key, reverse=descending)]
     assert _walk(store, SessionFilter(), sort, descending) == expected
 
@@ -93,7 +103,10 @@ def test_preview_is_the_first_user_message_by_index_whatever_the_arrival_order(t
     with Store(tmp_path / "p.db") as store:
         store.ingest("r1", _checked([message("s", 3, "user", "later question")]))
         assert store.sessions()[0].preview == "later question"
-        store.ingest("r2", _checked([message("s", 2, "assistant", "answer"), message("s", 1, "user", "first question")]))
+        store.ingest(
+            "r2",
+            _checked([message("s", 2, "assistant", "answer"), message("s", 1, "user", "first question")]),
+        )
         summary = store.sessions()[0]
         assert summary.preview == "first question" and summary.message_count == 3
 

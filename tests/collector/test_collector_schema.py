@@ -17,7 +17,8 @@ def _schema_2_database(path: Path) -> None:
     conn.executescript(_BASE_SCHEMA)
     conn.executescript(
         """
-        INSERT INTO sessions (session_id, user_id, assistant_id, start_time, open_time, first_activity, last_activity)
+        INSERT INTO sessions
+            (session_id, user_id, assistant_id, start_time, open_time, first_activity, last_activity)
             VALUES ('old', 'ada', 'bot', 1795700000, 1795700000, 1795700000, 1795700100);
         INSERT INTO messages VALUES ('old', 1, 'user', 'Where is my parcel?', NULL, 1795700010, 'e1');
         INSERT INTO messages VALUES ('old', 2, 'assistant', 'It ships tomorrow.', NULL, 1795700020, 'e2');

@@ -21,7 +21,9 @@ def store(tmp_path: Path) -> Store:
             [
                 session_open("a", "ada"),
                 message("a", 1, "user", "How do I reset my password?"),
-                message("a", 2, "assistant", "Open Settings, then Password, then Reset. Password reset done."),
+                message(
+                    "a", 2, "assistant", "Open Settings, then Password, then Reset. Password reset done."
+                ),
                 message("b", 1, "user", "The café serves crème brûlée"),
                 message("b", 2, "assistant", "<b>bold</b> & password"),
             ]
@@ -45,7 +47,9 @@ def test_diacritics_case_and_prefixes(store: Store) -> None:
     assert store.search("passw*").total == 3
 
 
-@pytest.mark.parametrize("typed", ['"', "AND", "OR (", "NEAR(a b)", "*", "col:thing", "'; DROP TABLE messages; --", ""])
+@pytest.mark.parametrize(
+    "typed", ['"', "AND", "OR (", "NEAR(a b)", "*", "col:thing", "'; DROP TABLE messages; --", ""]
+)
 def test_any_typed_text_is_a_query_never_an_error(store: Store, typed: str) -> None:
     found = store.search(typed)
     assert found.total >= 0
@@ -57,7 +61,9 @@ def test_fts_query_quotes_words() -> None:
     assert search.fts_query("  !! ") == ""
 
 
-def test_a_very_common_word_ranks_its_newest_matches_only(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_very_common_word_ranks_its_newest_matches_only(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(search, "RANK_UP_TO", 2)
     monkeypatch.setattr(search, "COUNT_UP_TO", 2)
     found = store.search("password")

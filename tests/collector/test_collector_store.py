@@ -131,9 +131,13 @@ def test_a_resent_index_keeps_the_first_version_and_records_the_conflict_logged_
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="align_instrument.collector")
-    store.ingest("r1", _checked([session_open("s", "u"), message("s", 1, content="first version", at=ts(20))]))
+    store.ingest(
+        "r1", _checked([session_open("s", "u"), message("s", 1, content="first version", at=ts(20))])
+    )
     store.ingest("r2", _checked([message("s", 1, content="other app's text", at=ts(10))]))
-    store.ingest("r3", _checked([message("s", 1, content="first version", at=ts(30))]))  # same text: no conflict
+    store.ingest(
+        "r3", _checked([message("s", 1, content="first version", at=ts(30))])
+    )  # same text: no conflict
     store.ingest("r4", _checked([message("s", 1, "assistant", "a third text", at=ts(40))]))
     session = store.session("s")
     assert session is not None

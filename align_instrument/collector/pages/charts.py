@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from .layout import esc
 
-WIDTH, HEIGHT = 560, 210
+WIDTH, HEIGHT = 560, 170
 LEFT, RIGHT, TOP, BOTTOM = 46, 10, 12, 28
 MAX_BAR_WIDTH = 56
 MAX_TABLE_ROWS = 400
@@ -80,8 +80,8 @@ def bar_chart(
         f'<desc id="{chart_id}-d">{esc(_summary(labels, totals, unit))}</desc>',
     ]
     for tick in (0.0, top / 2, top):
-        if tick != int(tick) and top <= 2:
-            continue  # no "0.5 sessions"
+        if tick != int(tick):
+            continue  # counts: no "2.5 users"
         y = TOP + plot_h - tick / top * plot_h
         parts.append(
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e3e6eb"/>'
@@ -103,7 +103,8 @@ def bar_chart(
                 h = max(s.values[i] / top * plot_h, 1.0)
                 base -= h
                 parts.append(
-                    f'<rect x="{x:.2f}" y="{base:.2f}" width="{bar_w:.2f}" height="{h:.2f}" fill="{s.color}"/>'
+                    f'<rect x="{x:.2f}" y="{base:.2f}" width="{bar_w:.2f}" height="{h:.2f}"'
+                    f' fill="{s.color}"/>'
                 )
             parts.append("</g>")
         for i, text in axis_labels if axis_labels is not None else enumerate(labels):
@@ -178,4 +179,5 @@ def _data_table(labels: Sequence[str], series: Sequence[Series]) -> str:
         else ""
     )
     head = "<tr><th></th>" + "".join(f'<th class="num">{esc(s.name)}</th>' for s in series) + "</tr>"
-    return f"<details><summary>Data</summary><table>{note}<thead>{head}</thead><tbody>{''.join(shown)}</tbody></table></details>"
+    table = f"<table>{note}<thead>{head}</thead><tbody>{''.join(shown)}</tbody></table>"
+    return f"<details><summary>Data</summary>{table}</details>"

@@ -31,7 +31,8 @@ LIVE_JS = r"""
   function held(el) {
     if (el.contains(document.activeElement) && document.activeElement !== body) { return true; }
     var sel = window.getSelection();
-    return !!(sel && !sel.isCollapsed && sel.rangeCount && el.contains(sel.getRangeAt(0).commonAncestorContainer));
+    if (!sel || sel.isCollapsed || !sel.rangeCount) { return false; }
+    return el.contains(sel.getRangeAt(0).commonAncestorContainer);
   }
 
   function upsertMessages(items) {
@@ -50,7 +51,8 @@ LIVE_JS = r"""
       }
       var next = null;
       for (var i = list.children.length - 1; i >= 0; i--) {
-        if (Number(list.children[i].getAttribute("data-index")) > index) { next = list.children[i]; } else { break; }
+        if (Number(list.children[i].getAttribute("data-index")) <= index) { break; }
+        next = list.children[i];
       }
       list.insertBefore(li, next);
     });

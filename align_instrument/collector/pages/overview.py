@@ -91,13 +91,13 @@ def _region(data: Overview, span: TimeRange) -> str:
         unit="sessions",
     )
     cards = [
-        _card("Sessions started", sessions_chart),
-        _card("Active users", users_chart, "users whose sessions started in each bar"),
-        _card("Messages", messages_chart),
-        _card("Feedback", feedback_chart + legend(feedback_series)),
-        _card("Thumbs up / thumbs down", _ratio(data)),
+        _card("Sessions started", sessions_chart, f"per {per}, by their first event"),
+        _card("Active users", users_chart, f"users with a session started in each {per}"),
+        _card("Messages", messages_chart, f"per {per}, by the time they were sent"),
+        _card("Feedback", feedback_chart + legend(feedback_series), f"thumbs up and down per {per}"),
+        _card("Thumbs up / thumbs down", _ratio(data), "share of all feedback in the range"),
         _card("Messages per session", distribution, "sessions by their number of messages"),
-        _card("Most active users", _top_users(data, span)),
+        _card("Most active users", _top_users(data, span), "by messages in their sessions"),
     ]
     return (
         f'<p class="summary-line">{esc(range_text)}</p>{hint}{_tiles(data, span)}'
@@ -143,7 +143,8 @@ def _ratio(data: Overview) -> str:
     up = data.thumbs_up / rated
     return (
         f'<div class="ratio" role="img" aria-label="{up:.0%} thumbs up, {1 - up:.0%} thumbs down">'
-        f'<div class="up" style="width:{up * 100:.2f}%"></div><div class="down" style="width:{(1 - up) * 100:.2f}%">'
+        f'<div class="up" style="width:{up * 100:.2f}%"></div><div class="down"'
+        f' style="width:{(1 - up) * 100:.2f}%">'
         "</div></div>"
         f'<div class="legend"><span><span class="swatch" style="background:{UP_COLOR}"></span>'
         f"{count(data.thumbs_up)} thumbs up ({up:.0%})</span>"
@@ -158,14 +159,17 @@ def _top_users(data: Overview, span: TimeRange) -> str:
     most = max(u.messages for u in data.top_users) or 1
     rows = "".join(
         f"<tr><td>{user_link(u.user_id)}</td>"
-        f'<td class="num"><a href="{href("/sessions", {"user": u.user_id, **span.params()})}">{count(u.sessions)}</a></td>'
+        f'<td class="num"><a href="{href("/sessions", {"user": u.user_id, **span.params()})}">'
+        f"{count(u.sessions)}</a></td>"
         f'<td class="num">{compact(u.messages)}</td>'
-        f'<td class="bar-cell" aria-hidden="true"><div class="bar" style="width:{u.messages / most * 100:.1f}%"></div></td>'
+        '<td class="bar-cell" aria-hidden="true"><div class="bar"'
+        f' style="width:{u.messages / most * 100:.1f}%"></div></td>'
         "</tr>"
         for u in data.top_users
     )
     return (
         '<table class="top-users"><thead><tr><th scope=col>User</th><th scope=col class="num">Sessions</th>'
-        '<th scope=col class="num">Messages</th><th class="bar-cell"><span class="visually-hidden">share</span></th>'
+        '<th scope=col class="num">Messages</th><th class="bar-cell"><span'
+        ' class="visually-hidden">share</span></th>'
         f"</tr></thead><tbody>{rows}</tbody></table>"
     )

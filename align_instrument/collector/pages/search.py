@@ -18,7 +18,8 @@ def search_page(store: Store, query: Mapping[str, str]) -> Page:
     offset = int(query["offset"]) if query.get("offset", "").isdigit() else 0
     form = (
         '<form class="filters" method="get" action="/search" role="search">'
-        f'<label>Words <input name="q" type="search" value="{esc(text)}" placeholder="e.g. password reset"></label>'
+        f'<label>Words <input name="q" type="search" value="{esc(text)}" placeholder="e.g. password'
+        ' reset"></label>'
         '<button type="submit">Search</button></form>'
     )
     if not text:
@@ -45,11 +46,13 @@ def _results(text: str, found: SearchResults, offset: int) -> str:
     pager = []
     if offset:
         pager.append(
-            f'<a href="{href("/search", {"q": text, "offset": max(0, offset - PAGE_SIZE) or None})}">‹ Better matches</a>'
+            f'<a href="{href("/search", {"q": text, "offset": max(0, offset - PAGE_SIZE) or None})}">'
+            "‹ Better matches</a>"
         )
     if hits and offset + len(hits) < min(total, found.ranked_among or total):
         pager.append(
-            f'<a rel="next" href="{href("/search", {"q": text, "offset": offset + PAGE_SIZE})}">More matches ›</a>'
+            f'<a rel="next" href="{href("/search", {"q": text, "offset": offset + PAGE_SIZE})}">'
+            "More matches ›</a>"
         )
     nav = f'<nav class="pager" aria-label="Result pages">{"".join(pager)}</nav>' if pager else ""
     return f'<p class="summary-line">{summary}</p><ol class="hits">{items}</ol>{nav}'
@@ -61,6 +64,7 @@ def _hit(hit: SearchHit) -> str:
         f'<li class="hit" data-session-id="{esc(hit.session_id)}" data-index="{hit.index}">'
         f'<a class="hit-link" href="{session_href(hit.session_id, hit.index)}">'
         f'<span class="id">{esc(hit.session_id)}</span> #{hit.index}</a>'
-        f' <span class="sub">{esc(hit.role)} · {time_cell(hit.create_time)} · user</span> {user_link(hit.user_id)}'
+        f' <span class="sub">{esc(hit.role)} · {time_cell(hit.create_time)} · user</span>'
+        f" {user_link(hit.user_id)}"
         f'<p class="snippet">{snippet}</p></li>'
     )

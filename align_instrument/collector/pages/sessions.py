@@ -42,7 +42,8 @@ def _region(store: Store, state: ListQuery) -> str:
         now = time.time()
         rows = "".join(session_row(s, now) for s in page.sessions)
         table = (
-            '<div class="table-wrap"><table class="sessions"><caption class="visually-hidden">Sessions</caption>'
+            '<div class="table-wrap"><table class="sessions"><caption'
+            ' class="visually-hidden">Sessions</caption>'
             f"<thead><tr><th scope=col>Session</th><th scope=col>User</th>"
             '<th scope=col class="wide-only">Assistant</th>'
             f"{_sort_header(state, 'messages', 'Messages', 'num')}"
@@ -63,12 +64,13 @@ def _region(store: Store, state: ListQuery) -> str:
     if page.previous_cursor:
         pager.append(f'<a href="{href("/sessions", state.params(after=None))}">« First page</a>')
         pager.append(
-            f'<a rel="prev" href="{href("/sessions", state.params(before=page.previous_cursor, after=None))}">'
+            f'<a rel="prev" href="{href("/sessions", state.params(before=page.previous_cursor))}">'
             "‹ Previous</a>"
         )
     if page.next_cursor:
         pager.append(
-            f'<a rel="next" class="next-page" href="{href("/sessions", state.params(after=page.next_cursor, before=None))}">'
+            '<a rel="next" class="next-page"'
+            f' href="{href("/sessions", state.params(after=page.next_cursor, before=None))}">'
             "Next ›</a>"
         )
     shown = f"{count(page.total)} session{'s' if page.total != 1 else ''}"
@@ -104,7 +106,8 @@ def sessions_table(sessions: list[SessionSummary]) -> str:
     now = time.time()
     rows = "".join(session_row(s, now) for s in sessions)
     return (
-        '<div class="table-wrap"><table class="sessions"><thead><tr><th scope=col>Session</th><th scope=col>User</th>'
+        '<div class="table-wrap"><table class="sessions"><thead><tr><th scope=col>Session</th><th'
+        " scope=col>User</th>"
         '<th scope=col class="wide-only">Assistant</th><th scope=col class="num">Messages</th>'
         '<th scope=col class="num">Up</th><th scope=col class="num">Down</th><th scope=col>Status</th>'
         '<th scope=col class="wide-only">Started</th><th scope=col>Last activity</th></tr></thead>'
@@ -128,7 +131,8 @@ def _filter_form(state: ListQuery) -> str:
 
     def options(labels: Mapping[str, str], current: str | None) -> str:
         return "".join(
-            f'<option value="{esc(value)}"{" selected" if (current or "") == value else ""}>{esc(label)}</option>'
+            f'<option value="{esc(value)}"{" selected" if (current or "") == value else ""}>'
+            f"{esc(label)}</option>"
             for value, label in labels.items()
         )
 
@@ -149,7 +153,8 @@ def _filter_form(state: ListQuery) -> str:
         f'<label>User <input name="user" placeholder="any user" value="{esc(f.user_id or "")}"></label>'
         f'<label>Feedback <select name="feedback">{options(FEEDBACK_LABELS, f.feedback)}</select></label>'
         f'<label>Status <select name="status">{options(STATUS_LABELS, f.status)}</select></label>'
-        f'<label>Time range <select name="range">{options(ranges, span.key if span.key != "custom" else "all")}'
+        "<label>Time range <select"
+        f' name="range">{options(ranges, span.key if span.key != "custom" else "all")}'
         "</select></label>"
         f'<label>From (UTC) <input type="date" name="from" value="{esc(span.from_date)}"></label>'
         f'<label>To (UTC) <input type="date" name="to" value="{esc(span.to_date)}"></label>'

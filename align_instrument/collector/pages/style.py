@@ -3,7 +3,8 @@ contrast of at least 4.5:1 on their background (WCAG AA)."""
 
 CSS = """
 *{box-sizing:border-box}
-body{margin:0;font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2430;background:#f5f6f8}
+body{margin:0;font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2430;
+background:#f5f6f8}
 .skip{position:absolute;left:-999px;top:0;background:#fff;padding:6px 10px;z-index:10}
 .skip:focus{left:8px}
 .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
@@ -33,7 +34,8 @@ a{color:#1f5fc9}
 .table-wrap{overflow-x:auto;background:#fff;border-radius:8px;box-shadow:0 1px 2px rgba(0,0,0,.06)}
 table{width:100%;border-collapse:collapse;background:#fff}
 th,td{text-align:left;padding:7px 10px;border-bottom:1px solid #eceef2;vertical-align:top}
-th{background:#fafbfc;font-weight:600;color:#4a5264;font-size:12px;text-transform:uppercase;letter-spacing:.03em;
+th{background:#fafbfc;font-weight:600;color:#4a5264;font-size:12px;text-transform:uppercase;
+letter-spacing:.03em;
 white-space:nowrap}
 th a{color:inherit;text-decoration:none}
 th a:hover{text-decoration:underline}
@@ -49,7 +51,8 @@ padding:10px 14px;border-radius:8px;box-shadow:0 1px 2px rgba(0,0,0,.06)}
 .filters input,.filters select{padding:5px 8px;border:1px solid #b9c0cc;border-radius:6px;font:inherit;
 color:#1f2430;background:#fff;min-width:0}
 .filters input[name=text],.filters input[name=q]{width:220px}
-.filters button{padding:6px 16px;border:0;border-radius:6px;background:#1f5fc9;color:#fff;font:inherit;cursor:pointer}
+.filters button{padding:6px 16px;border:0;border-radius:6px;background:#1f5fc9;color:#fff;font:inherit;
+cursor:pointer}
 .filters .clear{align-self:center}
 .summary-line{margin:0 0 8px;color:#4a5264}
 .pager{display:flex;gap:16px;margin:12px 0;align-items:center}
@@ -57,14 +60,16 @@ color:#1f2430;background:#fff;min-width:0}
 .status.live{background:#dff5e6;color:#125c2e}
 .status.idle{background:#fff3d6;color:#6e4800}
 .status.closed{background:#eceef2;color:#4a5264}
-.conflict{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;background:#fde2e2;color:#8a1c1c;
+.conflict{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;background:#fde2e2;
+color:#8a1c1c;
 white-space:nowrap}
 .meta{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;background:#fff;padding:14px 18px;
 border-radius:8px;box-shadow:0 1px 2px rgba(0,0,0,.06);margin:0 0 18px}
 .meta dt{color:#4a5264}
 .meta dd{margin:0}
 .transcript{list-style:none;padding:0;margin:0;display:flex;flex-direction:column;gap:10px}
-.message{max-width:78%;padding:10px 14px;border-radius:12px;background:#fff;box-shadow:0 1px 2px rgba(0,0,0,.07);
+.message{max-width:78%;padding:10px 14px;border-radius:12px;background:#fff;
+box-shadow:0 1px 2px rgba(0,0,0,.07);
 scroll-margin-top:80px}
 .message.user{align-self:flex-end;background:#e3edff}
 .message.assistant{align-self:flex-start}
@@ -76,7 +81,8 @@ scroll-margin-top:80px}
 .content{white-space:pre-wrap;overflow-wrap:anywhere}
 .extras{margin-top:6px;display:flex;gap:6px;flex-wrap:wrap}
 .props{display:inline-flex;gap:6px;flex-wrap:wrap}
-.prop{font-size:12px;background:#f0f2f5;border-radius:4px;padding:0 6px;font-family:ui-monospace,Menlo,monospace}
+.prop{font-size:12px;background:#f0f2f5;border-radius:4px;padding:0 6px;
+font-family:ui-monospace,Menlo,monospace}
 .feedback{font-size:12px;border-radius:10px;padding:1px 8px;margin-right:4px;white-space:nowrap}
 .feedback.thumbs_up{background:#dff5e6;color:#125c2e}
 .feedback.thumbs_down{background:#fde2e2;color:#8a1c1c}
@@ -88,7 +94,8 @@ white-space:pre-wrap;overflow-wrap:anywhere}
 .crumbs a{text-decoration:none}
 code{background:#eceef2;padding:1px 5px;border-radius:4px}
 .tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:12px;margin:0 0 16px}
-.tile{background:#fff;border-radius:8px;padding:10px 14px;box-shadow:0 1px 2px rgba(0,0,0,.06);text-decoration:none;
+.tile{background:#fff;border-radius:8px;padding:10px 14px;box-shadow:0 1px 2px rgba(0,0,0,.06);
+text-decoration:none;
 color:inherit;display:block}
 .tile .label{font-size:12px;color:#4a5264;text-transform:uppercase;letter-spacing:.03em}
 .tile .value{font-size:24px;font-weight:650;font-variant-numeric:tabular-nums}
@@ -97,6 +104,8 @@ color:inherit;display:block}
 .charts{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:14px}
 .card{background:#fff;border-radius:8px;padding:12px 14px;box-shadow:0 1px 2px rgba(0,0,0,.06);min-width:0}
 .card svg{display:block;width:100%;height:auto}
+.card h2{margin:0}
+.card .sub{margin:0 0 6px}
 .card details{font-size:12px;margin-top:4px}
 .card details table{font-size:12px}
 .card td,.card th{padding:3px 8px}
@@ -112,7 +121,8 @@ color:inherit;display:block}
 .hit .snippet{margin:4px 0 0;white-space:pre-wrap;overflow-wrap:anywhere}
 mark{background:#ffe58a;color:inherit;padding:0 1px;border-radius:2px}
 @media (max-width:760px){
-header{padding:8px 12px;gap:10px}
+header{padding:8px 12px;gap:10px;position:static}
+.message{scroll-margin-top:12px}
 .quick-search input{width:150px}
 main{padding:12px}
 .charts{grid-template-columns:minmax(0,1fr)}

@@ -24,8 +24,10 @@ def users_page(store: Store) -> Page:
             for u in users
         )
         table = (
-            '<div class="table-wrap"><table class="users"><thead><tr><th scope=col>User</th><th scope=col>Name</th>'
-            '<th scope=col>Email</th><th scope=col>Location</th><th scope=col class="num">Sessions</th></tr></thead>'
+            '<div class="table-wrap"><table class="users"><thead><tr><th scope=col>User</th><th'
+            " scope=col>Name</th>"
+            '<th scope=col>Email</th><th scope=col>Location</th><th scope=col class="num">Sessions'
+            "</th></tr></thead>"
             f"<tbody>{rows}</tbody></table></div>"
         )
     else:
@@ -45,7 +47,8 @@ def user_page(store: Store, user_id: str) -> Page:
         table = '<p class="empty">No sessions for this user.</p>'
     more = ""
     if page.next_cursor:
-        more = f'<p><a href="{href("/sessions", {"user": user_id})}">All {page.total:,} sessions of this user</a></p>'
+        link = href("/sessions", {"user": user_id})
+        more = f'<p><a href="{link}">All {page.total:,} sessions of this user</a></p>'
     name = user.display_name or user.user_id
     body = (
         '<p class="crumbs"><a href="/users">Users</a> ›</p>'
