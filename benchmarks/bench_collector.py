@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    python benchmarks/bench_collector.py [--runs 5] [--batches 40]
+    python benchmarks/bench_collector.py [--runs 5] [--batches 40] [--sessions 100000 --messages 1000000]
 
 - Ingestion: the collector runs as ``align-instrument serve`` in its own process (as users run
   it); one client posts batches of 500 ``message_create`` events of about 300 bytes each (Connect
@@ -13,6 +13,10 @@ Run from the repository root:
   Events/s = events stored / wall time from the first request to the last response.
 - Page: a session of 1,000 messages; time of ``GET /sessions/<id>`` over HTTP and of the
   rendering function alone.
+- Pages at scale: a database of 100,000 sessions and 1,000,000 messages (written straight into
+  SQLite through the collector's own schema and rollup SQL, about a minute), served by
+  ``align-instrument serve``; time of each page over HTTP (the overview, list pages, searches
+  for a rare, a middling and a very common word).
 
 Prints a markdown table of medians over the runs.
 """
@@ -24,6 +28,7 @@ import gzip
 import json
 import os
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -32,8 +37,10 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import requests
+from _collector_data import fill
 
 from align_instrument.collector import Store, start_collector
 from align_instrument.collector.pages import session_page
@@ -193,12 +200,91 @@ def bench_page(tmp: Path, runs: int) -> tuple[float, float, int]:
     return statistics.median(http_ms), statistics.median(render_ms), size
 
 
+def scale_pages(db: Path, words: list[str]) -> list[tuple[str, str]]:
+    """(label, path) of the pages timed on the large database."""
+    conn = sqlite3.connect(db)
+    top_user = conn.execute("SELECT user_id FROM rollup_users ORDER BY messages DESC LIMIT 1").fetchone()[0]
+    # A cursor deep into the list (page 1,000 of 2,000 at 100,000 sessions), as "Next" carries it.
+    deep = min(49_999, conn.execute("SELECT count(*) FROM sessions").fetchone()[0] // 2)
+    value, sid = conn.execute(
+        "SELECT last_activity, session_id FROM sessions ORDER BY last_activity DESC, session_id DESC"
+        " LIMIT 1 OFFSET ?",
+        (deep,),
+    ).fetchone()
+    a_session = conn.execute("SELECT session_id FROM sessions WHERE message_count = 10 LIMIT 1").fetchone()[0]
+
+    def matches(word: str) -> int:
+        return int(
+            conn.execute("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?", (word,)).fetchone()[
+                0
+            ]
+        )
+
+    rare, middling, common = words[2999], words[299], words[1]
+    labelled = {w: f"{w!r} ({matches(w):,} matches)" for w in (rare, middling, common)}
+    conn.close()
+    return [
+        ("overview, all time (the landing page)", "/"),
+        ("overview, last 7 days", "/?range=7d"),
+        ("sessions list, first page", "/sessions"),
+        (
+            f"sessions list, page {(deep + 1) // 50 + 1:,} (keyset cursor)",
+            "/sessions?" + urlencode({"after": f"{value!r}~{sid}"}),
+        ),
+        ("sessions list, sorted by message count", "/sessions?sort=messages"),
+        ("sessions list, the most active user", "/sessions?" + urlencode({"user": top_user})),
+        ("sessions list, with thumbs down", "/sessions?feedback=thumbs_down"),
+        (f"sessions list, text {labelled[middling]}", "/sessions?" + urlencode({"text": middling})),
+        (f"search {labelled[rare]}", "/search?" + urlencode({"q": rare})),
+        (f"search {labelled[middling]}", "/search?" + urlencode({"q": middling})),
+        (f"search {labelled[common]}", "/search?" + urlencode({"q": common})),
+        ("search, two words", "/search?" + urlencode({"q": f"{middling} {common}"})),
+        ("a session of 10 messages", "/sessions/" + quote(a_session, safe="")),
+        ("live update: /api/version", "/api/version"),
+        ("live update: the list's live part", "/sessions?partial=1"),
+    ]
+
+
+def bench_scale(tmp: Path, sessions: int, messages: int, repeats: int) -> list[tuple[str, float, float]]:
+    """(label, median ms, max ms) of GET over HTTP for each page of :func:`scale_pages`."""
+    db = tmp / "scale.db"
+    started = time.perf_counter()
+    words = fill(db, sessions, messages)
+    print(
+        f"  generated {sessions:,} sessions, {messages:,} messages in {time.perf_counter() - started:.0f} s",
+        file=sys.stderr,
+    )
+    pages = scale_pages(db, words)
+    proc, url = start_server_process(db)
+    timings = []
+    try:
+        with requests.Session() as http:
+            for label, path in pages:
+                samples = []
+                for _ in range(repeats + 1):
+                    t0 = time.perf_counter()
+                    response = http.get(url + path, timeout=60)
+                    samples.append((time.perf_counter() - t0) * 1000)
+                    if response.status_code != 200:
+                        raise RuntimeError(f"{path}: {response.status_code} {response.text[:200]}")
+                samples = samples[1:]  # the first read warms SQLite's page cache
+                timings.append((label, statistics.median(samples), max(samples)))
+                print(f"  {label}: {timings[-1][1]:.1f} ms", file=sys.stderr)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+    return timings
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--runs", type=int, default=5, help="runs per measurement (median reported)")
     parser.add_argument("--batches", type=int, default=40, help="batches of 500 events per run")
+    parser.add_argument("--sessions", type=int, default=100_000, help="sessions in the large database")
+    parser.add_argument("--messages", type=int, default=1_000_000, help="messages in the large database")
+    parser.add_argument("--skip-scale", action="store_true", help="skip the pages-at-scale part")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="align-bench-") as tmp_name:
@@ -235,6 +321,7 @@ def main() -> int:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=10)
         http_ms, render_ms, page_bytes = bench_page(tmp, args.runs)
+        scale = [] if args.skip_scale else bench_scale(tmp, args.sessions, args.messages, args.runs * 4)
 
     events_total = args.batches * EVENTS_PER_BATCH
     print()
@@ -273,6 +360,15 @@ def main() -> int:
     )
     print(f"| GET /sessions/<id>, 1,000 messages ({page_bytes / 1024:.0f} KiB HTML) | {http_ms:.1f} ms | | |")
     print(f"| render only (store read + HTML), 1,000 messages | {render_ms:.1f} ms | | |")
+    if scale:
+        print()
+        print(f"Pages over HTTP with {args.sessions:,} sessions and {args.messages:,} messages stored")
+        print(f"(median and max of {args.runs * 4} requests after one warm-up; target: under 200 ms)")
+        print()
+        print("| page | median | max |")
+        print("|---|---:|---:|")
+        for label, median_ms, max_ms in scale:
+            print(f"| {label} | {median_ms:.1f} ms | {max_ms:.1f} ms |")
     print()
     print(
         f"gzip batch: {gzip_bytes / 1024:.1f} KiB for {len(sample) / 1024:.1f} KiB of JSON."

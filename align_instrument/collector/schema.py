@@ -121,13 +121,15 @@ CREATE TABLE IF NOT EXISTS message_conflicts (
 );
 CREATE INDEX IF NOT EXISTS message_conflicts_by_session ON message_conflicts (session_id, message_index);
 -- Full-text search over message texts; the rows live in messages (external content). Messages
--- are never updated or deleted (the first version of an index is kept), so insert is all it needs.
+-- are never updated or deleted (the first version of an index is kept), so the index only ever
+-- gains the rows past search_state.indexed_rowid (see search.index_pending).
 CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5 (
     content, content='messages', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'
 );
-CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages BEGIN
-    INSERT INTO messages_fts (rowid, content) VALUES (new.rowid, new.content);
-END;
+CREATE TABLE IF NOT EXISTS search_state (
+    one INTEGER PRIMARY KEY CHECK (one = 1), indexed_rowid INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO search_state VALUES (1, 0);
 """
 
 _BACKFILL_3 = f"""
@@ -141,6 +143,7 @@ UPDATE sessions SET
                WHERE m.session_id = sessions.session_id AND m.role = 'user'
                ORDER BY m.message_index LIMIT 1);
 INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+UPDATE search_state SET indexed_rowid = (SELECT coalesce(max(rowid), 0) FROM messages);
 """
 
 

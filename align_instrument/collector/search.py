@@ -2,7 +2,11 @@
 
 What a person types is turned into an FTS5 query of quoted words (all must occur), so that
 punctuation, quotes or FTS operators in it never make a syntax error; a trailing ``*`` on a word
-keeps its meaning of "starts with". Ranking is BM25 among the newest 20,000 matches: a word
+keeps its meaning of "starts with".
+
+Messages are indexed after they are stored, off the ingest path (:func:`index_pending`, run by
+the store's indexer thread and before every search), so that indexing never slows ingestion
+down and a search always sees every stored message. Ranking is BM25 among the newest 20,000 matches: a word
 found in most messages is answered as fast as a rare one.
 """
 
@@ -17,6 +21,44 @@ SNIPPET_TOKENS = 16
 COUNT_UP_TO = 100_000  # matches counted exactly; beyond, "more than 100,000"
 RANK_UP_TO = 20_000  # matches ranked by relevance: the newest ones
 _WORD = re.compile(r"\w+\*?")
+
+
+INDEX_CHUNK = 20_000  # messages indexed per transaction (the writer lock is released in between)
+
+
+def index_pending(conn: sqlite3.Connection) -> int:
+    """Index (a chunk of) the stored messages not indexed yet; returns how many were indexed.
+
+    ``conn`` is the writer, held under the store's write lock.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        done = conn.execute("SELECT indexed_rowid FROM search_state").fetchone()[0]
+        last = conn.execute(
+            "SELECT max(rowid) FROM (SELECT rowid FROM messages WHERE rowid > ? ORDER BY rowid LIMIT ?)",
+            (done, INDEX_CHUNK),
+        ).fetchone()[0]
+        if last is None:
+            conn.execute("ROLLBACK")
+            return 0
+        indexed = conn.execute(
+            "INSERT INTO messages_fts (rowid, content) SELECT rowid, content FROM messages"
+            " WHERE rowid > ? AND rowid <= ?",
+            (done, last),
+        ).rowcount
+        conn.execute("UPDATE search_state SET indexed_rowid = ?", (last,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return int(indexed)
+
+
+def pending(conn: sqlite3.Connection) -> bool:
+    """Some stored messages are not indexed yet."""
+    done = conn.execute("SELECT indexed_rowid FROM search_state").fetchone()[0]
+    last = conn.execute("SELECT coalesce(max(rowid), 0) FROM messages").fetchone()[0]
+    return bool(last > done)
 
 
 def fts_query(text: str) -> str:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import sqlite3
 import threading
@@ -20,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from . import ingest, queries
+from . import ingest, queries, search
 from .models import (
     LIVE_WINDOW_SECONDS,
     Feedback,
@@ -36,7 +37,6 @@ from .models import (
 from .overview import Overview, overview
 from .queries import SessionFilter, SessionPage
 from .schema import SCHEMA_VERSION, connect, prepare
-from .search import search
 from .validation import CheckedEvent
 
 __all__ = [
@@ -57,6 +57,8 @@ __all__ = [
 ]
 
 _READER_POOL_SIZE = 8
+_INDEX_DELAY_SECONDS = 0.2
+logger = logging.getLogger("align_instrument.collector")
 
 
 class Store:
@@ -88,6 +90,8 @@ class Store:
             raise
         self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         self._closed = False
+        self._index_wanted = threading.Event()
+        self._indexer: threading.Thread | None = None
 
     def close(self) -> None:
         """Close every connection. The store cannot be used afterwards.
@@ -96,6 +100,9 @@ class Store:
             >>> store.close()
         """
         self._closed = True
+        self._index_wanted.set()
+        if self._indexer is not None and self._indexer is not threading.current_thread():
+            self._indexer.join(timeout=5)
         with self._write_lock:
             self._writer.close()
         while True:
@@ -156,7 +163,45 @@ class Store:
         """
         received_at = time.time()
         with self._write_lock:
-            return ingest.write_request(self._writer, request_id, events, encoding, body, received_at)
+            result = ingest.write_request(self._writer, request_id, events, encoding, body, received_at)
+            if result.stored and self._indexer is None and not self._closed:
+                self._indexer = threading.Thread(
+                    target=self._index_loop, name="align-collector-index", daemon=True
+                )
+                self._indexer.start()
+        if result.stored:
+            self._index_wanted.set()
+        return result
+
+    def index_pending(self) -> int:
+        """Add the stored messages not indexed for search yet to the index; returns how many.
+
+        An indexer thread does this shortly after each ingest, off the request's path, and
+        :meth:`search` before it reads: nobody needs to call it.
+
+        Example:
+            >>> store.index_pending()
+            0
+        """
+        total = 0
+        while True:
+            with self._write_lock:
+                if self._closed:
+                    return total
+                indexed = search.index_pending(self._writer)
+            if not indexed:
+                return total
+            total += indexed
+
+    def _index_loop(self) -> None:
+        while not self._closed:
+            self._index_wanted.wait()
+            time.sleep(_INDEX_DELAY_SECONDS)  # let a burst of batches land: fewer, larger chunks
+            self._index_wanted.clear()
+            try:
+                self.index_pending()
+            except sqlite3.Error as exc:  # locked by another process, disk full: retried next time
+                logger.warning("collector: indexing messages for search failed (%s); will retry", exc)
 
     # --- reading ---------------------------------------------------------------------------------------
 
@@ -206,6 +251,8 @@ class Store:
             >>> page = store.session_page(SessionFilter(user_id="u-1"), limit=20)
             >>> later = store.session_page(SessionFilter(user_id="u-1"), after=page.next_cursor)
         """
+        if filters is not None and filters.text:
+            self._catch_up_index()
         with self._reader() as conn:
             return queries.session_page(
                 conn, filters or SessionFilter(), sort, descending, after, before, limit
@@ -254,8 +301,16 @@ class Store:
             >>> found.hits[0].session_id, found.hits[0].index
             ('s-1', 3)
         """
+        self._catch_up_index()
         with self._reader() as conn:
-            return search(conn, text, limit, offset)
+            return search.search(conn, text, limit, offset)
+
+    def _catch_up_index(self) -> None:
+        """Index what is pending before a full-text read, so it sees every stored message."""
+        with self._reader() as conn:
+            behind = search.pending(conn)
+        if behind:
+            self.index_pending()
 
     def overview(self, since: float | None = None, until: float | None = None) -> Overview:
         """Activity over time, feedback, messages per session and top users in a time range.
