@@ -275,6 +275,10 @@ class Store:
         """Indexes of a session's messages added, or given feedback or a conflict, since version
         ``since`` (see :meth:`version`); None when too much changed to say (re-read the session).
 
+        Args:
+            session_id: the session's id.
+            since: a value :meth:`version` returned earlier.
+
         Example:
             >>> v = store.version()
             >>> ...  # a message and feedback arrive
