@@ -240,8 +240,9 @@ _oa: Any = None
 
 def init_worker(collector_url: str, store: str | None, base_url: str) -> None:
     global _oa
-    import align_instrument as align
     from openai import OpenAI
+
+    import align_instrument as align
 
     options: dict[str, Any] = {"host": collector_url, "flush_interval": 0.05}
     if store:
@@ -450,9 +451,8 @@ def main() -> None:
     rows = evaluate(collector.store, expected, shape_of)
 
     print(f"\n{len(conversations)} conversations, {mode}; {calls} messages in {elapsed:.1f} s\n")
-    print(
-        "| shape | conversations | sessions | purity | completeness | index accuracy | replies missing | duplicates |"
-    )
+    columns = ("conversations", "sessions", "purity", "completeness", "index accuracy", "replies missing")
+    print(f"| shape | {' | '.join(columns)} | duplicates |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     failed = []
     for name, row in rows.items():
@@ -460,10 +460,9 @@ def main() -> None:
         completeness = row["complete"] / row["conversations"] if row["conversations"] else 0.0
         accuracy = row["at_index"] / row["expected"] if row["expected"] else 0.0
         note = " (reported)" if name in REPORTED_ONLY else ""
-        print(
-            f"| {name} | {row['conversations']} | {row['sessions']} | {purity:.3f} | {completeness:.3f}{note} "
-            f"| {accuracy:.3f}{note} | {row['missing']} | {row['duplicates']} |"
-        )
+        counts = f"| {name} | {row['conversations']} | {row['sessions']} "
+        rates = f"| {purity:.3f} | {completeness:.3f}{note} | {accuracy:.3f}{note} "
+        print(f"{counts}{rates}| {row['missing']} | {row['duplicates']} |")
         targets = purity == 1.0 and row["missing"] == 0 and row["duplicates"] == 0
         if name not in REPORTED_ONLY:
             targets = targets and completeness >= 0.99 and accuracy >= 0.99
