@@ -370,7 +370,7 @@ def evaluate(
         row["conversations"] += 1
         want = [(i + 1, role, text) for i, (role, text) in enumerate(truth)]
         holders = by_conversation.get(tag, [])
-        row["complete"] += any(transcripts[sid] == want for sid in holders)
+        row["complete"] += len(holders) == 1 and transcripts[holders[0]] == want  # one session, exact
         main = max(holders, key=lambda sid: len(set(transcripts[sid]) & set(want)), default=None)
         found = set(transcripts[main]) if main else set()
         row["expected"] += len(want)
