@@ -35,6 +35,7 @@ INTEGRATIONS: dict[str, str] = {
     "openai": "openai",
     "anthropic": "anthropic",
     "langchain": "langchain_core",
+    "llamaindex": "llama_index.core",
 }
 """Integration package name under ``align_instrument.integrations`` -> the module whose import
 installs it (adding an integration is one line here)."""
