@@ -102,3 +102,25 @@ def test_uninstrument_restores_the_original_request_methods(harness) -> None:  #
     align.uninstrument()
     assert type(SyncAPIClient.__dict__["request"]).__name__ == "function"
     assert type(AsyncAPIClient.__dict__["request"]).__name__ == "function"
+
+
+def test_autoinstrument_imports_neither_anthropic_nor_llamaindex_until_the_app_does() -> None:
+    import subprocess
+    import sys
+
+    script = """
+import sys
+import align_instrument as align
+align.autoinstrument(host="http://127.0.0.1:9")
+assert "anthropic" not in sys.modules and "llama_index.core" not in sys.modules
+import anthropic  # the app imports it later: patched then
+from anthropic._base_client import SyncAPIClient
+assert type(SyncAPIClient.__dict__["request"]).__name__ == "FunctionWrapper"
+from llama_index.core.instrumentation import get_dispatcher
+assert "AlignEventHandler" in [type(h).__name__ for h in get_dispatcher().event_handlers]
+align.uninstrument()
+assert type(SyncAPIClient.__dict__["request"]).__name__ == "function"
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "ok", result.stderr

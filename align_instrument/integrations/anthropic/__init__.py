@@ -14,45 +14,67 @@ and :func:`align_instrument.uninstrument`). Private modules, one per concern:
 from __future__ import annotations
 
 import importlib.util
+import sys
 import threading
+
+import wrapt
 
 from ...sessions.engine import SessionEngine
 
 _lock = threading.Lock()
-_installed = False
+_engine: SessionEngine | None = None  # set while installed
+_hooked = False
+_patched = False
 
 
 def install(engine: SessionEngine) -> bool:
-    """Patch the ``anthropic`` SDK to capture through ``engine``.
+    """Patch the ``anthropic`` SDK to capture through ``engine``: now if the app has imported it,
+    else when it does (an app that never uses it does not pay for importing it).
 
     Returns:
-        False when ``anthropic`` is not installed or nothing could be patched; True otherwise.
-        Calling it again while installed returns True without patching twice.
+        False when ``anthropic`` is not installed; True otherwise. Idempotent.
     """
-    global _installed
+    global _engine, _hooked
     if importlib.util.find_spec("anthropic") is None:
         return False
+    with _lock:
+        _engine = engine
+        if "anthropic" in sys.modules:
+            _patch_locked()
+        elif not _hooked:
+            _hooked = True
+            wrapt.register_post_import_hook(_on_import, "anthropic")
+    return True
+
+
+def _on_import(module: object) -> None:
+    with _lock:
+        _patch_locked()
+
+
+def _patch_locked() -> None:
+    global _patched
+    engine = _engine
+    if engine is None or _patched:
+        return  # uninstalled meanwhile, or already patched
     from . import _patch, _wrappers
 
-    with _lock:
-        if _installed:
-            return True
-        patched = 0
-        for module, cls, method in _patch.TRANSPORT_TARGETS:
-            patched += _patch.patch(
+    for module, cls, method in _patch.TRANSPORT_TARGETS:
+        _patched = (
+            _patch.patch(
                 module, cls, method, lambda is_async: _wrappers.make_transport_wrapper(engine, is_async)
             )
-        _installed = patched > 0
-        return _installed
+            or _patched
+        )
 
 
 def uninstall() -> None:
-    """Restore every patched SDK attribute to its original object."""
-    global _installed
-    if importlib.util.find_spec("anthropic") is None:
-        return
-    from . import _patch
-
+    """Restore every patched SDK attribute to its original object (and forget a pending install)."""
+    global _engine, _patched
     with _lock:
-        _patch.unpatch_all()
-        _installed = False
+        _engine = None
+        if _patched:
+            from . import _patch
+
+            _patch.unpatch_all()
+            _patched = False
