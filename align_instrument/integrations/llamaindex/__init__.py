@@ -13,82 +13,48 @@ Public entry: :func:`install` / :func:`uninstall`. Private modules, one per conc
 from __future__ import annotations
 
 import importlib.util
-import sys
 import threading
 from typing import Any
 
-import wrapt
-
 from ...sessions.engine import SessionEngine
 
-_MODULE = "llama_index.core"
 _lock = threading.Lock()
-_engine: SessionEngine | None = None  # set while installed
-_hooked = False
 _handlers: tuple[Any, Any] | None = None
 
 
-def _available() -> bool:
-    try:
-        return importlib.util.find_spec(_MODULE) is not None
-    except (ImportError, ValueError):  # the llama_index namespace itself is missing
-        return False
-
-
 def install(engine: SessionEngine) -> bool:
-    """Register the span and event handlers on LlamaIndex's root dispatcher, now if the app has
-    imported ``llama_index.core``, else when it does (importing it takes seconds: an app that
-    never uses LlamaIndex must not pay for it).
+    """Register the span and event handlers on LlamaIndex's root dispatcher (``autoinstrument()``
+    calls it once the app has imported ``llama_index.core``).
 
     Returns:
         False when ``llama-index-core`` is not installed; True otherwise (idempotent).
     """
-    global _engine, _hooked
-    if not _available():
+    global _handlers
+    try:
+        if importlib.util.find_spec("llama_index.core") is None:
+            return False
+    except (ImportError, ValueError):  # the llama_index namespace itself is missing
         return False
+    from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
+
+    from ._events import AlignEventHandler
+    from ._spans import AlignSpanHandler
+
     with _lock:
-        _engine = engine
-        if _MODULE in sys.modules:
-            _register_locked()
-        elif not _hooked:
-            _hooked = True
-            wrapt.register_post_import_hook(_on_import, _MODULE)
+        if _handlers is None:
+            root = get_dispatcher()
+            spans = AlignSpanHandler()
+            events = AlignEventHandler(engine, spans)
+            root.add_span_handler(spans)
+            root.add_event_handler(events)
+            _handlers = (spans, events)
     return True
 
 
-def _on_import(module: object) -> None:
-    with _lock:
-        _register_locked()
-
-
-def _register_locked() -> None:
-    global _handlers
-    engine = _engine
-    if engine is None or _handlers is not None:
-        return  # uninstalled meanwhile, or already registered
-    try:
-        from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
-
-        from ._events import AlignEventHandler
-        from ._spans import AlignSpanHandler
-
-        root = get_dispatcher()
-        spans = AlignSpanHandler()
-        events = AlignEventHandler(engine, spans)
-        root.add_span_handler(spans)
-        root.add_event_handler(events)
-        _handlers = (spans, events)
-    except Exception:
-        from ..._internal import report_internal_error
-
-        report_internal_error(engine.client, "install_llamaindex")
-
-
 def uninstall() -> None:
-    """Remove the handlers from the root dispatcher (and forget a pending install)."""
-    global _engine, _handlers
+    """Remove the handlers from the root dispatcher."""
+    global _handlers
     with _lock:
-        _engine = None
         handlers, _handlers = _handlers, None
     if handlers is None:
         return
