@@ -2,8 +2,8 @@
 local OpenAI-compatible server, instrumented with ``autoinstrument(session_store=...)``.
 
 Usage: ``python redis_worker.py LLM_BASE_URL COLLECTOR_URL STORE SESSION_TIMEOUT`` where STORE is
-a redis:// URL, ``env`` (taken from ALIGNAI_SESSION_STORE) or ``memory``. Reads one JSON request
-per line on stdin and answers one JSON line on stdout:
+a redis:// URL, ``env`` (taken from ALIGNAI_SESSION_STORE) or ``memory``. Says ``{"ready": true}``
+once instrumented, then reads one JSON request per line on stdin and answers one JSON line on stdout:
 
 - ``{"messages": [...], "user": ..., "session": ..., "seed": ..., "at": unix_time}``: waits until
   ``at`` (when given), makes the chat call (inside ``align.session(session)`` when given) and
@@ -37,6 +37,7 @@ def main() -> None:
         host=collector_url, session_store=session_store, session_timeout=float(timeout), flush_interval=0.05
     )
     oa = openai.OpenAI(base_url=llm_url, api_key="local", max_retries=0)
+    print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         request = json.loads(line)
         if request.get("stats"):
