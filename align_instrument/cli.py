@@ -186,13 +186,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"  auth:      {'bearer token required' if api_key else 'none (any key accepted)'}")
         if not is_loopback(collector.url):
             print("  warning:   not loopback: anyone who can reach this address can read the web page")
-        print("Ctrl-C to stop.", flush=True)
-        signal.signal(signal.SIGTERM, _raise_interrupt)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            print("\nstopped.")
+        _run_until_stopped()
     return 0
 
 
@@ -211,14 +205,19 @@ def _llm(args: argparse.Namespace) -> int:
         print(f"Local OpenAI-compatible endpoint on {llm.base_url}  (deterministic replies, no key checked)")
         print(f"  point an app at it:  OPENAI_BASE_URL={llm.base_url}  (any OPENAI_API_KEY, e.g. 'local')")
         print("  with the collector:  ALIGNAI_HOST=http://127.0.0.1:8787  (`align-instrument serve`)")
-        print("Ctrl-C to stop.", flush=True)
-        signal.signal(signal.SIGTERM, _raise_interrupt)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            print("\nstopped.")
+        _run_until_stopped()
     return 0
+
+
+def _run_until_stopped() -> None:
+    """Serve (in the background threads already started) until Ctrl-C or SIGTERM."""
+    print("Ctrl-C to stop.", flush=True)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("\nstopped.")
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

@@ -23,6 +23,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent.parent
@@ -69,7 +70,13 @@ def run_once(code: str, pythonpath: str) -> tuple[float, dict[str, object]]:
     env.pop("ALIGNAI_API_KEY", None)
     script = code + "\nprint(__import__('json').dumps({'ms': ms, 'extra': extra}))\n"
     out = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True, timeout=120
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=tempfile.gettempdir(),  # not the checkout: `python -c` puts the working directory first
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     ).stdout
     result = json.loads(out.strip().splitlines()[-1])
     return float(result["ms"]), dict(result["extra"])
