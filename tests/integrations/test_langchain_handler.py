@@ -71,6 +71,14 @@ def test_metadata_session_and_user(align_client: align.AlignClient, reader: Read
     assert align_client.stats()["internal_errors"] == {}
 
 
+def test_client_close_closes_the_handlers_sessions(align_client: align.AlignClient, reader: Reader) -> None:
+    handler = AlignCallbackHandler(client=align_client)
+    FakeListChatModel(responses=["Bye!"]).invoke("Bye", config=cfg(handler, session_id="closing-1"))
+    assert align_client.close(5) is True
+    assert reader.collector.store.session("closing-1").closed
+    assert align_client.stats()["dropped"] == {}
+
+
 @pytest.mark.parametrize("key", ["align_session_id", "thread_id", "conversation_id"])
 def test_other_metadata_keys(align_client: align.AlignClient, reader: Reader, key: str) -> None:
     handler = AlignCallbackHandler(client=align_client)

@@ -115,6 +115,8 @@ def _engine_for_client(client: AlignClient) -> SessionEngine:
         engine = _engines.get(client)
         if engine is None:
             engine = _engines[client] = SessionEngine(client, tick_interval=1.0)
+            # client.close() closes the handler's sessions while it still accepts their events.
+            client.add_close_hook(engine.close)
         return engine
 
 
