@@ -32,7 +32,6 @@ import atexit
 import os
 import threading
 import time
-import uuid
 import weakref
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ from .._internal import capture_internal_exceptions, logger, report_internal_err
 from ..client import AlignClient
 from .context import LAST_SESSION_ID, current_scope, safe_id
 from .memory_store import InMemorySessionStore
-from .messages import ASSISTANT, TOOL_CALLS, ChatItem, is_loggable, tool_call_key
+from .messages import ASSISTANT, TOOL_CALLS, ChatItem, Keyer, is_loggable, tool_call_key
 from .resolution import Request, plan_request, reply_keys
 from .scheduler import Ticker
 from .store import DONE, INCOMPLETE, MessageRef, ResponsePoint, SessionStore, TurnClaim, TurnOutcome
@@ -102,7 +101,12 @@ class Turn:
 _engines: weakref.WeakSet[SessionEngine] = weakref.WeakSet()
 
 
+_session_prefix = os.urandom(8).hex()
+
+
 def _reset_in_child() -> None:
+    global _session_prefix
+    _session_prefix = os.urandom(8).hex()  # the child's session ids must not repeat its parent's
     for engine in list(_engines):
         engine._lock = threading.Lock()
 
@@ -161,6 +165,8 @@ class SessionEngine:
         self.assistant_properties = frozenset(assistant_properties)
         self.counters: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._keyers: dict[str, Keyer] = {}  # namespaces seen recently (hashing one costs ~1 us)
+        self._session_seq = 0
         self._warned_ambiguous = False
         self._closed = False
         if tick_interval is None:
@@ -225,17 +231,17 @@ class SessionEngine:
         self._ticker.ensure_started()
         sid = safe_id(session_id) if session_id else None
         if sid is not None:
-            namespace = turn_namespace = "s\x1f" + sid
+            keyer = turn_keyer = self._keyer("s\x1f" + sid)
         else:
-            namespace = f"i\x1f{partition}\x1f{user}"
-            turn_namespace = "p\x1f" + previous_response_id if previous_response_id else namespace
+            keyer = self._keyer(f"i\x1f{partition}\x1f{user}")
+            turn_keyer = self._keyer("p\x1f" + previous_response_id) if previous_response_id else keyer
         request = plan_request(
             messages,
-            namespace=namespace,
-            turn_namespace=turn_namespace,
+            keyer=keyer,
+            turn_keyer=turn_keyer,
             session_id=sid,
             response_key=previous_response_id,
-            new_session_id=uuid.uuid4().hex,
+            new_session_id=self._new_session_id(),
             user_id=user,
             regenerate_first=bool(user_id) and not delta,
         )
@@ -397,6 +403,19 @@ class SessionEngine:
             return dict(self.counters)
 
     # --- internals --------------------------------------------------------------------------------------
+
+    def _keyer(self, namespace: str) -> Keyer:
+        keyer = self._keyers.get(namespace)
+        if keyer is None:
+            if len(self._keyers) >= 4096:
+                self._keyers.clear()
+            keyer = self._keyers[namespace] = Keyer(namespace)
+        return keyer
+
+    def _new_session_id(self) -> str:
+        # A random per-process prefix and a counter: unique across a fleet, without a syscall per call.
+        self._session_seq += 1
+        return f"{_session_prefix}{self._session_seq:016x}"
 
     def _log_claim(
         self,

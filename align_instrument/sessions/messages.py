@@ -51,20 +51,41 @@ def canonical_text(text: str) -> str:
     return text.strip()
 
 
+_MAX_MEMO = 8192
+# Keyed by the text's (cached) Python hash and length, not the text, so the memo keeps no message
+# alive. Apps re-send each message on every later call; a 64-bit collision is not a practical concern.
+_memo: dict[tuple[str, int, int], bytes] = {}
+
+
 def item_digest(kind: str, text: str) -> bytes:
-    """The digest of one item (its kind and canonical text)."""
-    return blake2b(
-        f"{kind}\x00{canonical_text(text)}".encode("utf-8", "surrogatepass"), digest_size=HASH_BYTES
-    ).digest()
+    """The digest of one item (its kind and canonical text), memoised."""
+    memo_key = (kind, hash(text), len(text))
+    found = _memo.get(memo_key)
+    if found is None:
+        found = blake2b(
+            f"{kind}\x00{canonical_text(text)}".encode("utf-8", "surrogatepass"), digest_size=HASH_BYTES
+        ).digest()
+        if len(_memo) >= _MAX_MEMO:
+            _memo.clear()
+        _memo[memo_key] = found
+    return found
 
 
-def key(*parts: bytes | str) -> bytes:
-    """A store key from digests and labels (labels are short ASCII strings)."""
-    h = blake2b(digest_size=HASH_BYTES)
-    for part in parts:
-        h.update(part.encode("utf-8", "surrogatepass") if isinstance(part, str) else part)
-        h.update(b"\x1f")
-    return h.digest()
+class Keyer:
+    """Store keys in one namespace (a partition and user, or an explicit session): a digest of the
+    namespace, a one-byte label and fixed-size item digests. The namespace is hashed once."""
+
+    __slots__ = ("_prefix",)
+
+    def __init__(self, namespace: str) -> None:
+        self._prefix = blake2b(namespace.encode("utf-8", "surrogatepass"), digest_size=HASH_BYTES)
+
+    def __call__(self, label: bytes, *digests: bytes) -> bytes:
+        h = self._prefix.copy()
+        h.update(label)
+        for digest in digests:
+            h.update(digest)
+        return h.digest()
 
 
 def tool_call_key(call_ids: Iterable[str]) -> str:

@@ -24,14 +24,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from .messages import ASSISTANT_KINDS, USER, ChatItem, is_loggable, item_digest, key
+from .messages import ASSISTANT_KINDS, LOGGED_KINDS, USER, ChatItem, Keyer, item_digest
 from .store import Anchor, TurnPlan
 
-MAX_ANCHORS = 4
-"""How many of a request's newest outputs are tried (an app may insert or edit a few)."""
+MAX_ANCHORS = 3
+"""How many of a request's newest outputs are tried (an app may insert or edit one or two)."""
 
 CONTEXT_REACH = 8
 """How far back from an output its preceding user message and previous output are looked for."""
+
+# One-byte labels of the key kinds (digests have a fixed size, so label + digests is unambiguous).
+AFTER_OUTPUT, AFTER_USER, OUTPUT, TURN, FIRST_TURN = b"P", b"U", b"O", b"T", b"F"
 
 
 class Request(NamedTuple):
@@ -41,7 +44,7 @@ class Request(NamedTuple):
         plan: for :meth:`SessionStore.begin_turn`.
         positions: the item position of each anchor of the plan (same order).
         newest_output: the position of the request's newest output, or -1.
-        namespace: the anchor namespace (for the reply's keys).
+        keyer: the anchor namespace (for the reply's keys).
         last_user: digest of the request's last user message (b"" when none).
         last_output: digest of the request's newest output (b"" when none).
     """
@@ -49,7 +52,7 @@ class Request(NamedTuple):
     plan: TurnPlan
     positions: tuple[int, ...]
     newest_output: int
-    namespace: str
+    keyer: Keyer
     last_user: bytes
     last_output: bytes
 
@@ -57,8 +60,8 @@ class Request(NamedTuple):
 def plan_request(
     items: Sequence[ChatItem],
     *,
-    namespace: str,
-    turn_namespace: str,
+    keyer: Keyer,
+    turn_keyer: Keyer,
     session_id: str | None,
     response_key: str | None,
     new_session_id: str,
@@ -69,20 +72,11 @@ def plan_request(
 
     Args:
         items: the request's conversation (see :mod:`.messages`).
-        namespace: anchor namespace: the partition and user, or the explicit session.
-        turn_namespace: turn-key namespace (also the previous response id in delta mode).
+        keyer: anchor namespace: the partition and user, or the explicit session.
+        turn_keyer: turn-key namespace (the previous response id in delta mode, else ``keyer``'s).
         session_id, response_key, new_session_id, user_id, regenerate_first: see :class:`TurnPlan`.
     """
     count = len(items)
-    digests: dict[int, bytes] = {}
-
-    def digest(i: int) -> bytes:
-        found = digests.get(i)
-        if found is None:
-            kind, text = items[i]
-            found = digests[i] = item_digest(kind, text)
-        return found
-
     # One backward scan: the newest outputs (newest first), the last user message, and how many
     # loggable messages follow each output (a cheap check per item; only a few items are hashed).
     outputs: list[int] = []
@@ -97,37 +91,37 @@ def plan_request(
                 after.append(loggable)
         elif kind == USER and last_user < 0:
             last_user = i
-        if is_loggable(kind, text):
+        if kind in LOGGED_KINDS and text and not text.isspace():  # is_loggable(), inlined: every item
             loggable += 1
-    history_count = loggable
     newest = outputs[0] if outputs else -1
+    tried = outputs[:MAX_ANCHORS]
 
-    def turn_key(position: int) -> bytes:
-        head = digest(position) if position >= 0 else b""
-        return key(turn_namespace, "turn", head, *(digest(i) for i in range(position + 1, count)))
+    # Digests of the items from the oldest tried output's context to the end (memoised per text).
+    low = max(0, tried[-1] - CONTEXT_REACH) if tried else 0
+    if last_user >= 0:
+        low = min(low, last_user)
+    digests = [b""] * low + [item_digest(kind, text) for kind, text in items[low:]]
 
     anchors: list[Anchor] = []
-    for n, position in enumerate(outputs[:MAX_ANCHORS]):
-        previous = outputs[n + 1] if n + 1 < len(outputs) else _find(items, position, ASSISTANT_KINDS)
+    for n, position in enumerate(tried):
         user = _find(items, position, (USER,))
-        anchors.append(
-            Anchor(
-                output_keys(
-                    namespace,
-                    digest(position),
-                    digest(user) if user >= 0 else b"",
-                    digest(previous) if previous >= 0 and position - previous <= CONTEXT_REACH else b"",
-                ),
-                turn_key(position),
-                after[n],
-            )
+        previous = -1
+        if n == 0:  # the newest output: with the previous one too (older ones are a fallback)
+            previous = outputs[1] if len(outputs) > 1 else _find(items, position, ASSISTANT_KINDS)
+            if previous >= 0 and position - previous > CONTEXT_REACH:
+                previous = -1
+        keys = output_keys(
+            keyer,
+            digests[position],
+            digests[user] if user >= 0 else b"",
+            digests[previous] if previous >= 0 else b"",
         )
-    opening_count = after[0] if outputs else history_count
+        anchors.append(Anchor(keys, turn_keyer(TURN, *digests[position:]), after[n]))
     plan = TurnPlan(
         anchors=tuple(anchors),
-        opening_key=anchors[0].turn_key if anchors else turn_key(-1),
-        opening_count=opening_count,
-        history_count=history_count,
+        opening_key=anchors[0].turn_key if anchors else turn_keyer(FIRST_TURN, *digests),
+        opening_count=after[0] if outputs else loggable,
+        history_count=loggable,
         session_id=session_id,
         response_key=response_key,
         new_session_id=new_session_id,
@@ -136,23 +130,27 @@ def plan_request(
     )
     return Request(
         plan,
-        tuple(outputs[:MAX_ANCHORS]),
+        tuple(tried),
         newest,
-        namespace,
-        digest(last_user) if last_user >= 0 else b"",
-        digest(newest) if newest >= 0 else b"",
+        keyer,
+        digests[last_user] if last_user >= 0 else b"",
+        digests[newest] if newest >= 0 else b"",
     )
 
 
-def output_keys(namespace: str, output: bytes, user_before: bytes, output_before: bytes) -> tuple[bytes, ...]:
+def output_keys(keyer: Keyer, output: bytes, user_before: bytes, output_before: bytes) -> tuple[bytes, ...]:
     """The anchor keys of one output, strongest first (the context ones only when known)."""
-    keys: list[bytes] = []
-    if output_before:
-        keys.append(key(namespace, "after-output", output_before, output))
+    if output_before and user_before:
+        return (
+            keyer(AFTER_OUTPUT, output_before, output),
+            keyer(AFTER_USER, user_before, output),
+            keyer(OUTPUT, output),
+        )
     if user_before:
-        keys.append(key(namespace, "after-user", user_before, output))
-    keys.append(key(namespace, "output", output))
-    return tuple(keys)
+        return keyer(AFTER_USER, user_before, output), keyer(OUTPUT, output)
+    if output_before:
+        return keyer(AFTER_OUTPUT, output_before, output), keyer(OUTPUT, output)
+    return (keyer(OUTPUT, output),)
 
 
 def reply_keys(
@@ -161,15 +159,14 @@ def reply_keys(
     """The anchor keys to register for a reply: each of its outputs in order (text, then tool
     calls), each after the previous one, and each other choice as an output of the same request."""
     out: list[bytes] = []
+    keyer = request.keyer
     previous = request.last_output
     for kind, text in outputs:
         digest = item_digest(kind, text)
-        out.extend(output_keys(request.namespace, digest, request.last_user, previous))
+        out.extend(output_keys(keyer, digest, request.last_user, previous))
         previous = digest
     for kind, text in alternatives:
-        out.extend(
-            output_keys(request.namespace, item_digest(kind, text), request.last_user, request.last_output)
-        )
+        out.extend(output_keys(keyer, item_digest(kind, text), request.last_user, request.last_output))
     return tuple(out)
 
 

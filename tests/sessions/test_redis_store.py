@@ -12,7 +12,7 @@ import pytest
 from redis_server import RedisServer
 
 from align_instrument.sessions import ASSISTANT, TOOL_CALLS, TOOL_RESULT, USER, ChatItem, InMemorySessionStore
-from align_instrument.sessions.messages import tool_call_key
+from align_instrument.sessions.messages import Keyer, tool_call_key
 from align_instrument.sessions.redis_store import RedisSessionStore
 from align_instrument.sessions.resolution import Request, plan_request, reply_keys
 from align_instrument.sessions.store import DONE, INCOMPLETE, ResponsePoint, TurnClaim, TurnOutcome
@@ -62,14 +62,14 @@ class Both:
         """Plan the request as the engine does, then begin the turn on both stores."""
         user_id = user or "anonymous"
         if session_id:
-            namespace = turn_namespace = "s\x1f" + session_id
+            keyer = turn_keyer = Keyer("s\x1f" + session_id)
         else:
-            namespace = f"i\x1fpartition\x1f{user_id}"
-            turn_namespace = "p\x1f" + response_key if response_key else namespace
+            keyer = Keyer(f"i\x1fpartition\x1f{user_id}")
+            turn_keyer = Keyer("p\x1f" + response_key) if response_key else keyer
         request = plan_request(
             items,
-            namespace=namespace,
-            turn_namespace=turn_namespace,
+            keyer=keyer,
+            turn_keyer=turn_keyer,
             session_id=session_id,
             response_key=response_key,
             new_session_id=f"s{next(self.ids)}",
