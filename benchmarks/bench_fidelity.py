@@ -53,65 +53,55 @@ def assistant(text: str) -> dict[str, Any]:
 # --- the apps: one generator per shape; each yields requests and returns its ground truth -----------
 
 
-def full_history(tag: str, seed: int | None, **_: Any) -> Conversation:
+def question(tag: str, turn: int) -> str:
+    return "Hi" if turn == 0 else f"{tag} question {turn}"
+
+
+def chat_app(
+    tag: str, build: Callable[[list[Any]], list[Any]], turns: int = TURNS, **request: Any
+) -> Conversation:
+    """The common app: it keeps the whole history and sends ``build(history)`` each turn."""
     history: list[Any] = []
     expected: Expected = []
-    for turn in range(TURNS):
-        text = "Hi" if turn == 0 else f"{tag} question {turn}"
+    for turn in range(turns):
+        text = question(tag, turn)
         history.append(user(text))
-        answer = (yield {"messages": [SYSTEM, *history], "seed": seed})["text"]
+        answer = (yield {"messages": build(history), **request})["text"]
         history.append(assistant(answer))
         expected += [("user", text), ("assistant", answer)]
     return expected
+
+
+def full_history(tag: str, seed: int | None, **_: Any) -> Conversation:
+    return (yield from chat_app(tag, lambda history: [SYSTEM, *history], seed=seed))
 
 
 def system_changes(tag: str, seed: int | None, **_: Any) -> Conversation:
-    history: list[Any] = []
-    expected: Expected = []
-    for turn in range(TURNS):
-        text = "Hi" if turn == 0 else f"{tag} what time is it, turn {turn}"
-        history.append(user(text))
-        now = {"role": "system", "content": f"The time is {time.time():.6f}."}
-        answer = (yield {"messages": [now, *history], "seed": seed})["text"]
-        history.append(assistant(answer))
-        expected += [("user", text), ("assistant", answer)]
-    return expected
+    def build(history: list[Any]) -> list[Any]:
+        return [{"role": "system", "content": f"The time is {time.time():.6f}."}, *history]
+
+    return (yield from chat_app(tag, build, seed=seed))
 
 
 def window(tag: str, seed: int | None, **_: Any) -> Conversation:
-    history: list[Any] = []
-    expected: Expected = []
-    for turn in range(TURNS + 4):
-        text = "Hi" if turn == 0 else f"{tag} question {turn}"
-        history.append(user(text))
-        answer = (yield {"messages": [SYSTEM, *history[-6:]], "seed": seed})["text"]
-        history.append(assistant(answer))
-        expected += [("user", text), ("assistant", answer)]
-    return expected
+    return (yield from chat_app(tag, lambda history: [SYSTEM, *history[-6:]], TURNS + 4, seed=seed))
 
 
 def summary(tag: str, seed: int | None, **_: Any) -> Conversation:
-    history: list[Any] = []
-    expected: Expected = []
-    for turn in range(TURNS):
-        text = "Hi" if turn == 0 else f"{tag} question {turn}"
-        history.append(user(text))
-        if turn >= 3:
-            note = {"role": "system", "content": f"Summary of {len(history) - 3} earlier messages."}
-            sent = [SYSTEM, note, *history[-3:]]
-        else:
-            sent = [SYSTEM, *history]
-        answer = (yield {"messages": sent, "seed": seed})["text"]
-        history.append(assistant(answer))
-        expected += [("user", text), ("assistant", answer)]
-    return expected
+    def build(history: list[Any]) -> list[Any]:
+        if len(history) < 7:  # from the 4th turn on, all but the last exchange are summarised
+            return [SYSTEM, *history]
+        note = {"role": "system", "content": f"Summary of {len(history) - 3} earlier messages."}
+        return [SYSTEM, note, *history[-3:]]
+
+    return (yield from chat_app(tag, build, seed=seed))
 
 
 def rag(tag: str, seed: int | None, **_: Any) -> Conversation:
     stored: list[Any] = []
     expected: Expected = []
     for turn in range(TURNS):
-        text = "Hi" if turn == 0 else f"{tag} question {turn}"
+        text = question(tag, turn)
         wrapped = f"Context:\n[doc] Settings > Security.\n\nQuestion: {text}"
         answer = (yield {"messages": [SYSTEM, *stored, user(wrapped)], "seed": seed})["text"]
         stored += [user(text), assistant(answer)]  # stored unwrapped
@@ -141,7 +131,7 @@ def regenerate(tag: str, seed: int | None, **_: Any) -> Conversation:
     history: list[Any] = []
     expected: Expected = []
     for turn in range(TURNS):
-        text = "Hi" if turn == 0 else f"{tag} question {turn}"
+        text = question(tag, turn)
         history.append(user(text))
         answer = (yield {"messages": [SYSTEM, *history], "seed": seed})["text"]
         expected += [("user", text), ("assistant", answer)]
@@ -156,7 +146,7 @@ def retry_failed(tag: str, seed: int | None, **_: Any) -> Conversation:
     history: list[Any] = []
     expected: Expected = []
     for turn in range(TURNS):
-        text = "Hi" if turn == 0 else f"{tag} question {turn}"
+        text = question(tag, turn)
         history.append(user(text))
         if turn in (0, 3):  # a 500 from the provider, then the app retries the same request
             yield {"messages": [SYSTEM, *history], "seed": seed, "fault": True}
@@ -167,22 +157,14 @@ def retry_failed(tag: str, seed: int | None, **_: Any) -> Conversation:
 
 
 def stream(tag: str, seed: int | None, **_: Any) -> Conversation:
-    history: list[Any] = []
-    expected: Expected = []
-    for turn in range(TURNS):
-        text = "Hi" if turn == 0 else f"{tag} question {turn}"
-        history.append(user(text))
-        answer = (yield {"messages": [SYSTEM, *history], "seed": seed, "mode": "stream"})["text"]
-        history.append(assistant(answer))
-        expected += [("user", text), ("assistant", answer)]
-    return expected
+    return (yield from chat_app(tag, lambda history: [SYSTEM, *history], seed=seed, mode="stream"))
 
 
 def n2(tag: str, seed: int | None, **_: Any) -> Conversation:
     history: list[Any] = []
     expected: Expected = []
     for turn in range(TURNS):
-        text = "Hi" if turn == 0 else f"{tag} question {turn}"
+        text = question(tag, turn)
         history.append(user(text))
         texts = (yield {"messages": [SYSTEM, *history], "seed": seed, "mode": "n2"})["texts"]
         history.append(assistant(texts[1]))  # the app shows the second choice
@@ -192,28 +174,12 @@ def n2(tag: str, seed: int | None, **_: Any) -> Conversation:
 
 def user_field(tag: str, seed: int | None, conversation: int = 0, **_: Any) -> Conversation:
     """Identical openers and identical first replies, told apart by the request's ``user``."""
-    history: list[Any] = []
-    expected: Expected = []
-    for turn in range(TURNS):
-        text = "Hi" if turn == 0 else f"{tag} question {turn}"
-        history.append(user(text))
-        answer = (yield {"messages": [SYSTEM, *history], "user": f"user-{conversation}"})["text"]
-        history.append(assistant(answer))
-        expected += [("user", text), ("assistant", answer)]
-    return expected
+    return (yield from chat_app(tag, lambda history: [SYSTEM, *history], user=f"user-{conversation}"))
 
 
 def anonymous_identical(tag: str, seed: int | None, **_: Any) -> Conversation:
     """Identical openers and identical first replies, no user: cannot be told apart (purity first)."""
-    history: list[Any] = []
-    expected: Expected = []
-    for turn in range(TURNS):
-        text = "Hi" if turn == 0 else f"{tag} question {turn}"
-        history.append(user(text))
-        answer = (yield {"messages": [SYSTEM, *history]})["text"]
-        history.append(assistant(answer))
-        expected += [("user", text), ("assistant", answer)]
-    return expected
+    return (yield from chat_app(tag, lambda history: [SYSTEM, *history]))
 
 
 SHAPES: dict[str, Callable[..., Conversation]] = {
