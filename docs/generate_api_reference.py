@@ -71,6 +71,7 @@ class Section:
 SURFACE: tuple[Section, ...] = (
     Section("align_instrument", None),
     Section("align_instrument.langchain", None),
+    Section("align_instrument.llamaindex", None),
     Section(
         "align_instrument.collector",
         ("start_collector", "RunningCollector", "Store", "SessionSummary", "SessionDetail", "Message"),

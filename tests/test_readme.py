@@ -66,10 +66,11 @@ def _run(line: int, code: str, llm: RunningLLM, workdir: Path) -> str | None:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("ALIGNAI_", "OPENAI_", "LANGCHAIN_", "LANGSMITH_"))
+        if not key.startswith(("ALIGNAI_", "OPENAI_", "ANTHROPIC_", "LANGCHAIN_", "LANGSMITH_"))
     }
     with start_collector(port=0, db_path=workdir / f"readme_{line}.db") as collector:
         env.update(ALIGNAI_HOST=collector.url, OPENAI_BASE_URL=llm.base_url, OPENAI_API_KEY="sk-local")
+        env.update(ANTHROPIC_BASE_URL=llm.anthropic_base_url, ANTHROPIC_API_KEY="sk-ant-local")
         try:
             result = subprocess.run(
                 [sys.executable, str(script)],

@@ -180,6 +180,14 @@ class AlignChatMemory(BaseMemory):
     ) -> None:
         """Send ``identify_user`` for this memory's user.
 
+        Args:
+            display_name: shown on the dashboard, at most 64 characters.
+            email: at most 256 characters.
+            ip: an IPv4 address (``country_code`` overrides it).
+            country_code: ISO 3166-1 alpha-2.
+            create_time: when the user was created (naive: UTC).
+            custom_properties: up to 10 ``{key: value}`` pairs, Align's key and value rules.
+
         Raises:
             ValidationError: a field breaks its Align rule (nothing is sent).
 
