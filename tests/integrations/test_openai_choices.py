@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from openai_helpers import user
+from openai_helpers import assistant, user
 
 FIRST = "You said: pick one"
 SECOND = "You said: pick one (choice 2)"
@@ -53,3 +53,26 @@ def test_whole_response_logs_the_first_choice(harness) -> None:  # type: ignore[
     response = harness.openai().chat.completions.create(model="local", messages=[user("pick one")], n=2)
     assert [c.message.content for c in response.choices] == [FIRST, SECOND]
     assert harness.only_transcript() == [(1, "user", "pick one"), (2, "assistant", FIRST)]
+
+
+def test_continuing_with_the_second_streamed_choice_stays_in_the_session(harness) -> None:  # type: ignore[no-untyped-def]
+    client = harness.openai()
+    history: list[Any] = [user("pick one")]
+    texts = _streamed_choices(client, history)
+    history += [assistant(texts[1]), user("thanks")]  # the user preferred the second draft
+    client.chat.completions.create(model="local", messages=history)
+    transcript = harness.only_transcript()
+    assert transcript[0] == (1, "user", "pick one")
+    assert transcript[-2:] == [(3, "user", "thanks"), (4, "assistant", "You said: thanks")]
+
+
+def test_continuing_with_the_second_choice_of_a_whole_response(harness) -> None:  # type: ignore[no-untyped-def]
+    client = harness.openai()
+    history: list[Any] = [user("pick one")]
+    response = client.chat.completions.create(model="local", messages=history, n=2)
+    assert [c.message.content for c in response.choices] == [FIRST, SECOND]
+    history += [assistant(response.choices[1].message.content or ""), user("thanks")]
+    client.chat.completions.create(model="local", messages=history)
+    transcript = harness.only_transcript()
+    assert transcript[:2] == [(1, "user", "pick one"), (2, "assistant", FIRST)]
+    assert transcript[-2:] == [(3, "user", "thanks"), (4, "assistant", "You said: thanks")]

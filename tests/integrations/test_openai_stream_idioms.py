@@ -167,8 +167,11 @@ def test_async_connection_dropped_between_frames_is_incomplete(harness) -> None:
 
 def test_responses_stream_dropped_before_completed_is_incomplete(harness) -> None:  # type: ignore[no-untyped-def]
     client = harness.openai()
-    events = client.responses.create(model="drop-7", input=TEXT, stream=True)
-    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    text = "".join(
+        e.delta
+        for e in client.responses.create(model="drop-7", input=TEXT, stream=True)
+        if e.type == "response.output_text.delta"
+    )
     assert text == "You said: one "
     content, props = _reply(harness)
     assert content == "You said: one "
