@@ -78,7 +78,9 @@ def test_unbound_raw_response_stream(harness) -> None:  # type: ignore[no-untype
     assert _reply(harness)[0] == FULL
 
 
-def test_async_for_over_an_awaited_create(harness) -> None:  # type: ignore[no-untyped-def]
+def _async_for_over_awaited_create(harness, stop_after: int = 0) -> str:  # type: ignore[no-untyped-def]
+    """``async for c in await create(..., stream=True)``, optionally leaving after ``stop_after`` chunks."""
+
     async def run() -> str:
         async with harness.async_openai() as client:
             shown = []
@@ -86,28 +88,23 @@ def test_async_for_over_an_awaited_create(harness) -> None:  # type: ignore[no-u
                 model="local", messages=[user(TEXT)], stream=True
             ):
                 shown.append(c.choices[0].delta.content or "")
+                if len(shown) == stop_after:
+                    break
+            gc.collect()
             return "".join(shown)
 
-    assert asyncio.run(run()) == FULL
+    return asyncio.run(run())
+
+
+def test_async_for_over_an_awaited_create(harness) -> None:  # type: ignore[no-untyped-def]
+    assert _async_for_over_awaited_create(harness) == FULL
     content, props = _reply(harness)
     assert content == FULL
     assert "incomplete" not in props
 
 
 def test_async_break_is_incomplete(harness) -> None:  # type: ignore[no-untyped-def]
-    async def run() -> str:
-        async with harness.async_openai() as client:
-            shown = []
-            async for c in await client.chat.completions.create(
-                model="local", messages=[user(TEXT)], stream=True
-            ):
-                shown.append(c.choices[0].delta.content or "")
-                if len(shown) == 3:
-                    break
-            gc.collect()
-            return "".join(shown)
-
-    shown = asyncio.run(run())
+    shown = _async_for_over_awaited_create(harness, stop_after=3)
     content, props = _reply(harness)
     assert content == shown == "You said: "
     assert props["incomplete"] == "true"
