@@ -184,7 +184,7 @@ class AsyncStreamProxy(_StreamCaptureProxy):
         capture = self._self_capture
         try:
             item = await self.__wrapped__.__anext__()
-        except BaseException:  # the end, an error, or (async) task cancellation
+        except BaseException:  # StopAsyncIteration (the end), an error, or task cancellation
             capture.end_stream()
             raise
         capture.on_item(item)
