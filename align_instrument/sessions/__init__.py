@@ -8,6 +8,7 @@
 - :mod:`.redis_store`: :class:`RedisSessionStore`, shared by worker processes (imported on first
   use: the ``redis`` package is an optional extra).
 - :mod:`.engine`: :class:`SessionEngine` (``begin_turn`` / ``end_turn`` / ``fail_turn``): logging.
+- :mod:`.lifecycle`: when sessions end (idle, evicted, at close or exit).
 - :mod:`.scheduler`: the one daemon thread that closes idle sessions.
 """
 

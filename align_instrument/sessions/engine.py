@@ -28,7 +28,6 @@ threads, tasks and processes (with a shared store) never take the same index.
 
 from __future__ import annotations
 
-import atexit
 import os
 import threading
 import time
@@ -40,10 +39,10 @@ from .. import events as ev
 from .._internal import capture_internal_exceptions, logger, report_internal_error
 from ..client import AlignClient
 from .context import LAST_SESSION_ID, current_scope, safe_id
+from .lifecycle import SessionCloser
 from .memory_store import InMemorySessionStore
 from .messages import ASSISTANT, TOOL_CALLS, ChatItem, Keyer, is_loggable, tool_call_key
 from .resolution import Request, plan_request, reply_keys
-from .scheduler import Ticker
 from .store import DONE, INCOMPLETE, MessageRef, ResponsePoint, SessionStore, TurnClaim, TurnOutcome
 
 RedactHook = Callable[[str, str], str]
@@ -168,15 +167,13 @@ class SessionEngine:
         self._keyers: dict[str, Keyer] = {}  # namespaces seen recently (hashing one costs ~1 us)
         self._session_seq = 0
         self._warned_ambiguous = False
-        self._closed = False
         if tick_interval is None:
             tick_interval = min(1.0, self.session_timeout / 4)
-        self._ticker = Ticker(self._tick, tick_interval)
+        stores = (self.store,) if self.store is self.local_store else (self.store, self.local_store)
+        self.lifecycle = SessionCloser(
+            client, stores, self.session_timeout, tick_interval, lambda: self._count("sessions_closed")
+        )
         _engines.add(self)
-        # Runs before the client's own exit flush (atexit is last-in, first-out), so the closes
-        # reach the buffer that flush then delivers.
-        self._atexit = _weak_method(self._at_exit)
-        atexit.register(self._atexit)
 
     # --- the integration-facing API ---------------------------------------------------------------------
 
@@ -228,7 +225,7 @@ class SessionEngine:
             assistant_id = scope.assistant_id or assistant_id
             custom_properties = scope.custom_properties or custom_properties
         user = safe_id(user_id) if user_id else self.default_user_id
-        self._ticker.ensure_started()
+        self.lifecycle.ensure_started()
         sid = safe_id(session_id) if session_id else None
         if sid is not None:
             keyer = turn_keyer = self._keyer("s\x1f" + sid)
@@ -385,15 +382,7 @@ class SessionEngine:
     def close(self, *, close_sessions: bool = True) -> None:
         """Stop the scheduler and, when ``close_sessions``, close every session this process tracks
         (a shared store's sessions stay open for the other processes; they close on inactivity)."""
-        if self._closed:
-            return
-        self._closed = True
-        self._ticker.stop()
-        atexit.unregister(self._atexit)
-        if close_sessions:
-            with capture_internal_exceptions(self.client, "engine_close"):
-                stores = {id(s): s for s in (self.store, self.local_store)}.values()
-                self._close_sessions([sid for store in stores for sid in store.pop_all()])
+        self.lifecycle.close(close_sessions=close_sessions)
 
     def stats(self) -> dict[str, int]:
         """Counters: ``sessions_opened``, ``sessions_closed``, ``regenerated``, ``resumed``,
@@ -426,7 +415,7 @@ class SessionEngine:
         custom_properties: Mapping[str, str] | None,
     ) -> None:
         if claim.evicted:
-            self._close_sessions(claim.evicted)
+            self.lifecycle.close_sessions(claim.evicted)
         sid = claim.session_id
         if claim.ambiguous:
             self._count("ambiguous")
@@ -466,25 +455,9 @@ class SessionEngine:
         except Exception:
             report_internal_error(self.client, "log_message")
 
-    def _close_sessions(self, session_ids: Sequence[str]) -> None:
-        for sid in session_ids:
-            with capture_internal_exceptions(self.client, "close_session"):
-                self.client.close_session(sid)
-                self._count("sessions_closed")
-
-    def _tick(self) -> None:
-        inactive_since = time.time() - self.session_timeout
-        with capture_internal_exceptions(self.client, "session_tick"):
-            if self.store is not self.local_store:
-                self._close_sessions(self.local_store.claim_expired(inactive_since))
-            self._close_sessions(self.store.claim_expired(inactive_since))
-
     def _shared_store_failed(self, operation: str) -> None:
         self._count("store_fallback")
         report_internal_error(self.client, f"session_store_{operation}")
-
-    def _at_exit(self) -> None:
-        self.close(close_sessions=True)
 
     def _assistant_properties(
         self, turn: Turn, properties: Mapping[str, object] | None, incomplete: bool
@@ -506,21 +479,6 @@ class SessionEngine:
     def _count(self, name: str) -> None:
         with self._lock:
             self.counters[name] = self.counters.get(name, 0) + 1
-
-
-def _weak_method(method: Callable[[], None]) -> Callable[[], None]:
-    """An atexit callback that does not keep the engine alive."""
-    ref = weakref.WeakMethod(method)
-
-    def call() -> None:
-        target = ref()
-        if target is not None:
-            try:
-                target()
-            except Exception:
-                logger.debug("align_instrument: engine exit hook failed", exc_info=True)
-
-    return call
 
 
 __all__ = [
