@@ -7,9 +7,9 @@ digests, ids and counters only: never a message text or an API key.
 
 Redis being down or slow never hurts the app: every call has a short socket timeout and no
 retries; a failure raises at once to the engine, which serves that call from its in-process store
-(sessions may split meanwhile: ``stats()["sessions"]["store_fallback"]``), and the store then skips
-Redis for ``retry_after`` seconds before trying again. The calls are synchronous: in an async app
-they hold the event loop for at most about the socket timeout.
+(sessions may split meanwhile: ``stats()["sessions"]["store_fallback"]``); after two failures in a
+row the store skips Redis for ``retry_after`` seconds before trying again. The calls are
+synchronous: in an async app they hold the event loop for at most about the socket timeout.
 """
 
 from __future__ import annotations
@@ -78,8 +78,10 @@ class RedisSessionStore:
             ``expiry_margin``, anchors and closed sessions after 48 times it (at least a day).
         prefix: first part of every key (one Redis can serve several apps).
         project: the Align project id (second part of every key; default ``ALIGNAI_PROJECT_ID``).
-        socket_timeout: seconds a call may wait on Redis (connect or reply) before it fails over.
-        retry_after: seconds Redis is skipped after a failure before the next attempt.
+        socket_timeout: seconds a call may wait on Redis (connect or reply) before it fails over
+            (a reply takes well under a millisecond on a healthy host; 50 ms proved too short on
+            an oversubscribed one, where the timeouts split conversations).
+        retry_after: seconds Redis is skipped, after two failures in a row, before the next try.
         max_keys_per_session: anchor, turn and response keys kept per session; past it the oldest
             are deleted (a conversation only ever continues from its newest replies).
         expiry_margin: seconds an idle session's state outlives the timeout (for slow close passes).
@@ -102,7 +104,7 @@ class RedisSessionStore:
         session_timeout: float = 1800.0,
         prefix: str = "align",
         project: str | None = None,
-        socket_timeout: float = 0.05,
+        socket_timeout: float = 0.1,
         retry_after: float = 1.0,
         max_keys_per_session: int = 1000,
         expiry_margin: float = 3600.0,
@@ -122,7 +124,6 @@ class RedisSessionStore:
                 f"not {type(url_or_client).__name__}"
             )
         self.socket_timeout = float(socket_timeout)
-        self.retry_after = float(retry_after)
         self._keyspace = f"{prefix}:{{{project}}}:"
         self._active_key = self._keyspace + "z"
         memory = max(session_timeout * 48, 86_400.0)
@@ -130,10 +131,7 @@ class RedisSessionStore:
         self._memory_ms = _ms(memory)
         self._max_keys = str(int(max_keys_per_session))
         self._claim_batch = "500"
-        self._lock = threading.Lock()
-        self._counters = {"errors": 0, "skipped": 0, "outages": 0}
-        self._down_since: float | None = None
-        self._skip_until = 0.0
+        self._breaker = Breaker(retry_after)
         self._client: redis.Redis | None = None if isinstance(url_or_client, str) else url_or_client
         self._connect()
         _stores.add(self)
@@ -214,52 +212,22 @@ class RedisSessionStore:
     def stats(self) -> dict[str, int]:
         """``errors`` (failed Redis calls), ``skipped`` (calls not tried while Redis was away),
         ``outages`` (times Redis became unavailable), ``down`` (1 while it is)."""
-        with self._lock:
-            return {**self._counters, "down": int(self._down_since is not None)}
+        return self._breaker.stats()
 
     def _skipping(self) -> bool:
-        return self._down_since is not None and time.monotonic() < self._skip_until
+        return self._breaker.skipping()
 
     def _call(self, function: Any, *args: Any) -> Any:
-        if self._skipping():
-            with self._lock:
-                self._counters["skipped"] += 1
-            raise StoreUnavailable("Redis session store skipped after a recent failure")
+        breaker = self._breaker
+        if breaker.skip():
+            raise StoreUnavailable("Redis session store skipped after recent failures")
         try:
             result = function(*args)
         except Exception as exc:
-            self._failed(exc)
+            breaker.failed(exc)
             raise StoreUnavailable(f"Redis session store failed: {type(exc).__name__}") from exc
-        if self._down_since is not None:
-            self._recovered()
+        breaker.succeeded()
         return result
-
-    def _failed(self, exc: Exception) -> None:
-        now = time.monotonic()
-        with self._lock:
-            self._counters["errors"] += 1
-            self._skip_until = now + self.retry_after
-            if self._down_since is not None:
-                return
-            self._down_since = now
-            self._counters["outages"] += 1
-        logger.warning(
-            "align_instrument: the Redis session store is unavailable (%s: %s); calls use this "
-            "process's memory (conversations may split into several sessions) and Redis is "
-            "retried every %.1f s",
-            type(exc).__name__,
-            exc,
-            self.retry_after,
-        )
-
-    def _recovered(self) -> None:
-        with self._lock:
-            down_since, self._down_since = self._down_since, None
-        if down_since is not None:
-            logger.warning(
-                "align_instrument: the Redis session store is reachable again after %.1f s",
-                time.monotonic() - down_since,
-            )
 
     # --- internals -------------------------------------------------------------------------------------
 
@@ -285,7 +253,7 @@ class RedisSessionStore:
 
     def _reset_after_fork(self) -> None:
         """A forked child gets its own connections (sockets shared with the parent would mix replies)."""
-        self._lock = threading.Lock()
+        self._breaker = Breaker(self._breaker.retry_after)
         if self._url is not None:
             self._connect()
         elif self._client is not None:
@@ -300,6 +268,69 @@ class RedisSessionStore:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(keyspace={self._keyspace!r})"
+
+
+class Breaker:
+    """Skips Redis for ``retry_after`` seconds once it has failed twice in a row (an isolated slow
+    reply costs that one call; a hung or dead Redis, one try per interval). Logs each outage once."""
+
+    FAILURES_TO_OPEN = 2
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = float(retry_after)
+        self._lock = threading.Lock()
+        self._counters = {"errors": 0, "skipped": 0, "outages": 0}
+        self._consecutive = 0
+        self._down_since: float | None = None
+        self._skip_until = 0.0
+
+    def skipping(self) -> bool:
+        return self._down_since is not None and time.monotonic() < self._skip_until
+
+    def skip(self) -> bool:
+        """Whether to skip Redis for this call (counted)."""
+        if not self.skipping():
+            return False
+        with self._lock:
+            self._counters["skipped"] += 1
+        return True
+
+    def failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._counters["errors"] += 1
+            self._consecutive += 1
+            if self._consecutive < self.FAILURES_TO_OPEN:
+                return
+            self._skip_until = now + self.retry_after
+            if self._down_since is not None:
+                return
+            self._down_since = now
+            self._counters["outages"] += 1
+        logger.warning(
+            "align_instrument: the Redis session store is unavailable (%s: %s); calls use this "
+            "process's memory (conversations may split into several sessions) and Redis is "
+            "retried every %.1f s",
+            type(exc).__name__,
+            exc,
+            self.retry_after,
+        )
+
+    def succeeded(self) -> None:
+        if not self._consecutive and self._down_since is None:
+            return
+        with self._lock:
+            self._consecutive = 0
+            down_since, self._down_since = self._down_since, None
+        if down_since is not None:
+            logger.warning(
+                "align_instrument: the Redis session store is reachable again after %.1f s",
+                time.monotonic() - down_since,
+            )
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {**self._counters, "down": int(self._down_since is not None)}
 
 
 def _redis_url(url: str) -> str:

@@ -143,3 +143,22 @@ def test_forked_child_uses_its_own_connections(
     assert store.stats()["errors"] == 0
     engine.close()
     client.close(2)
+
+
+def test_one_slow_reply_costs_one_call(redis_server: RedisServer, collector: RunningCollector) -> None:
+    client = align.AlignClient(host=collector.url, flush_interval=0.05)
+    store = RedisSessionStore(redis_server.url, socket_timeout=0.05, prefix="slow" + str(os.getpid()))
+    engine = SessionEngine(client, store=store, session_timeout=60)
+    app = App(engine)
+    try:
+        app.say("a", "first")
+        redis_server.client().client_pause(300)  # Redis answers no one for 300 ms
+        app.say("b", "during the pause")  # times out: served from memory
+        time.sleep(0.35)
+        app.say("c", "after the pause")
+        assert app.slowest < SLOW_CALL
+        assert engine.stats()["store_fallback"] == 1
+        assert store.stats() == {"errors": 1, "skipped": 0, "outages": 0, "down": 0}
+    finally:
+        engine.close()
+        client.close(2)
