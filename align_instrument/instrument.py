@@ -113,6 +113,9 @@ def autoinstrument(
         # client.close() closes the sessions while the client still accepts their close events.
         installed.unhook.append(client.add_close_hook(engine.close))
         installed.unhook.append(client.add_stats_source("sessions", engine.stats))
+        store_stats = getattr(engine.store, "stats", None)
+        if callable(store_stats):  # a shared store's health: errors, skipped calls, outages
+            installed.unhook.append(client.add_stats_source("session_store", store_stats))
         _installed = installed
     installed.installer.start()  # outside _lock: it may run inside another thread's import
     return client

@@ -202,6 +202,7 @@ def test_four_workers_and_a_restart_log_what_one_process_logs(
     only_got, only_expected = [s for s in got if s not in expected], [s for s in expected if s not in got]
     assert got == expected, (only_got[:3], only_expected[:3])
     assert all("store_fallback" not in s["sessions"] for s in stats)
+    assert [s["session_store"]["errors"] for s in stats] == [0, 0, 0, 0]  # env-configured one too
 
 
 def test_two_processes_at_the_same_instant_never_take_the_same_index(
