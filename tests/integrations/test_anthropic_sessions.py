@@ -203,7 +203,7 @@ def test_our_error_never_breaks_the_call(harness, monkeypatch) -> None:  # type:
     monkeypatch.setattr(_response.AnthropicReply, "read_response", broken)
     reply = _create(anthropic_client(harness.llm), [{"role": "user", "content": "still works"}])
     assert text_of(reply) == "You said: still works"
-    assert harness.client.stats()["internal_errors"] == {"openai_response": 1}
+    assert harness.client.stats()["internal_errors"] == {"anthropic_response": 1}
 
 
 def test_chat_anthropic_over_autoinstrument_is_counted_once(harness) -> None:  # type: ignore[no-untyped-def]

@@ -20,6 +20,7 @@ class AnthropicCapture(Capture):
     """One captured Messages API call: its turn and the reply read so far (ended at most once)."""
 
     __slots__ = ()
+    ERROR_PREFIX = "anthropic"
 
     def __init__(self, engine: SessionEngine, turn: Turn, model: str | None) -> None:
         super().__init__(engine, turn, model)

@@ -38,6 +38,8 @@ class Capture:
 
     __slots__ = ("done", "engine", "ref", "reply", "turn")
 
+    ERROR_PREFIX = "openai"  # internal errors are counted as ``<prefix>_response`` etc.
+
     def __init__(self, engine: SessionEngine, turn: Turn, model: str | None) -> None:
         self.engine = engine
         self.turn = turn
@@ -52,7 +54,7 @@ class Capture:
         try:
             self.reply.read_response(response)
         except Exception:
-            report_internal_error(self.engine.client, "openai_response")
+            report_internal_error(self.engine.client, self.ERROR_PREFIX + "_response")
         self.end(incomplete=False)
 
     def on_item(self, item: Any) -> None:
@@ -62,7 +64,7 @@ class Capture:
         try:
             self.reply.read_chunk(item)
         except Exception:
-            report_internal_error(self.engine.client, "openai_chunk")
+            report_internal_error(self.engine.client, self.ERROR_PREFIX + "_chunk")
 
     def end(self, *, incomplete: bool) -> None:
         """Log the reply (once)."""
@@ -81,7 +83,7 @@ class Capture:
                 alternatives=reply.alternatives,
             )
         except Exception:
-            report_internal_error(self.engine.client, "openai_reply")
+            report_internal_error(self.engine.client, self.ERROR_PREFIX + "_reply")
 
     def end_stream(self) -> None:
         """The stream stopped being read, for whatever reason."""
@@ -95,7 +97,7 @@ class Capture:
         try:
             self.engine.fail_turn(self.turn)
         except Exception:
-            report_internal_error(self.engine.client, "openai_fail")
+            report_internal_error(self.engine.client, self.ERROR_PREFIX + "_fail")
 
     def message_ref(self) -> tuple[MessageRef | None, str | None]:
         return self.ref, self.reply.response_id
