@@ -15,8 +15,9 @@ from urllib.parse import urlparse
 
 from . import events as ev
 from ._internal import logger, report_internal_error
-from .delivery import Delivery, DeliveryOptions
+from .delivery import Delivery
 from .inactive import InactiveDelivery
+from .options import DeliveryOptions
 from .transport import is_loopback
 from .wire import COLLECT_EVENTS_PATH
 
@@ -42,7 +43,7 @@ class AlignClient:
         project_id: Align project id; defaults to ``ALIGNAI_PROJECT_ID``.
         host: API host; defaults to ``ALIGNAI_HOST``, then ``https://api.impaction.ai``. A loopback
             host (the local collector) needs neither key nor project id (project ``local``).
-        **options: tuning of delivery, see :class:`~align_instrument.delivery.DeliveryOptions`
+        **options: tuning of delivery, see :class:`~align_instrument.options.DeliveryOptions`
             (``flush_interval``, ``max_batch_events``, ``max_queue_events``, ``max_queue_bytes``,
             ``max_retries``, ``on_drop``, ``before_send``, ``shutdown_timeout``, ...), and
             ``recent_sessions`` (how many sessions' message indexes are remembered to reject
