@@ -256,8 +256,10 @@ class RedisSessionStore:
         self._breaker = Breaker(self._breaker.retry_after)
         if self._url is not None:
             self._connect()
-        elif self._client is not None:
-            self._client.connection_pool.reset()
+        else:  # the app's client: its pool would notice the new pid too; do not rely on it
+            pool = getattr(self._client, "connection_pool", None)
+            if pool is not None:
+                pool.reset()
 
     def key_names(self) -> list[str]:
         """Every key of this store's namespace (for tests and operators; a SCAN, not for hot paths)."""

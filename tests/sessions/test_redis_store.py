@@ -4,7 +4,10 @@ InMemorySessionStore and compared call by call; bounds, expiry and privacy of wh
 from __future__ import annotations
 
 import itertools
+import os
 import random
+import subprocess
+import sys
 import uuid
 from typing import Any
 
@@ -270,3 +273,49 @@ def test_bad_settings_are_named() -> None:
         RedisSessionStore(42)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="project"):
         RedisSessionStore("redis://localhost", project="a{b}")
+
+
+def test_a_client_of_the_app_with_decoded_responses(redis_server: RedisServer) -> None:
+    """An app's own redis.Redis (here decoding replies to str) serves as well as a URL."""
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=redis_server.port, decode_responses=True, socket_timeout=2)
+    both = Both(redis_server)
+    both.red = RedisSessionStore(client, prefix="app" + uuid.uuid4().hex[:8])
+    r, c = both.begin([u("Hi")], 1000, user="ada")
+    both.end(r, c, "Hello!", 1001, response_key="resp-1")
+    both.begin([u("Hi"), a("Hello!"), u("next")], 1002, user="ada")
+    assert both.same("get_response", "resp-1") == ResponsePoint("s1", 2)
+    assert both.same("claim_expired", 5000.0) == ["s1"]
+
+
+def test_autoinstrument_wiring_and_lazy_import(redis_server: RedisServer, collector: Any) -> None:
+    """session_store= / ALIGNAI_SESSION_STORE build the store; redis is imported only then."""
+    code = """
+import os, sys
+import align_instrument as align
+from align_instrument.instrument import active_engine
+align.autoinstrument(host=sys.argv[1])
+assert "redis" not in sys.modules and active_engine().store is active_engine().local_store
+align.uninstrument()
+os.environ["ALIGNAI_SESSION_STORE"] = sys.argv[2]
+client = align.autoinstrument(host=sys.argv[1], project_id="proj-7")
+store = active_engine().store
+assert type(store).__name__ == "RedisSessionStore" and store._keyspace == "align:{proj-7}:", store
+assert client.stats()["session_store"] == {"errors": 0, "skipped": 0, "outages": 0, "down": 0}
+align.uninstrument()
+try:
+    align.autoinstrument(host=sys.argv[1], session_store="http://redis:6379")
+except ValueError as exc:
+    assert "redis://" in str(exc), exc
+else:
+    raise AssertionError("a bad store URL was accepted")
+from align_instrument.sessions import RedisSessionStore
+print("ok")
+"""
+    env = {k: v for k, v in os.environ.items() if k != "ALIGNAI_SESSION_STORE"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, collector.url, redis_server.url],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert done.stdout.strip() == "ok", done.stderr
