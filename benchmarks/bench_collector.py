@@ -27,7 +27,6 @@ import argparse
 import gzip
 import json
 import os
-import signal
 import sqlite3
 import statistics
 import subprocess
@@ -271,8 +270,8 @@ def bench_scale(tmp: Path, sessions: int, messages: int, repeats: int) -> list[t
                 timings.append((label, statistics.median(samples), max(samples)))
                 print(f"  {label}: {timings[-1][1]:.1f} ms", file=sys.stderr)
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
+        proc.terminate()  # SIGTERM: a background shell run ignores SIGINT in its children
+        proc.wait(timeout=60)
     return timings
 
 
@@ -318,8 +317,8 @@ def main() -> int:
                     file=sys.stderr,
                 )
         finally:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=10)
+            proc.terminate()  # SIGTERM: a background shell run ignores SIGINT in its children
+            proc.wait(timeout=60)
         http_ms, render_ms, page_bytes = bench_page(tmp, args.runs)
         scale = [] if args.skip_scale else bench_scale(tmp, args.sessions, args.messages, args.runs * 4)
 

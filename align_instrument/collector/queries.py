@@ -11,7 +11,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from .. import events as ev
@@ -267,39 +267,13 @@ FROM users u
 """
 
 
+_SUMMARY_FIELDS = tuple(f.name for f in fields(SessionSummary))  # the order of _COLUMNS
+
+
 def _summary(row: Sequence[Any]) -> SessionSummary:
-    (
-        sid,
-        user_id,
-        assistant_id,
-        title,
-        props,
-        start,
-        close,
-        first,
-        last,
-        count,
-        up,
-        down,
-        preview,
-        conflicts,
-    ) = row
-    return SessionSummary(
-        sid,
-        user_id,
-        assistant_id,
-        title,
-        load_props(props),
-        start,
-        close,
-        first,
-        last,
-        count,
-        up,
-        down,
-        preview,
-        conflicts,
-    )
+    values = dict(zip(_SUMMARY_FIELDS, row, strict=True))
+    values["custom_properties"] = load_props(values["custom_properties"])
+    return SessionSummary(**values)
 
 
 def _user(row: Sequence[Any]) -> User:

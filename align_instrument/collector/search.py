@@ -5,9 +5,11 @@ punctuation, quotes or FTS operators in it never make a syntax error; a trailing
 keeps its meaning of "starts with".
 
 Messages are indexed after they are stored, off the ingest path (:func:`index_pending`, run by
-the store's indexer thread and before every search), so that indexing never slows ingestion
-down and a search always sees every stored message. Ranking is BM25 among the newest 20,000 matches: a word
-found in most messages is answered as fast as a rare one.
+the store's indexer thread when ingestion pauses, and before every search), so that indexing
+does not slow a burst of ingestion down and a search always sees every stored message.
+
+Ranking is BM25 among the newest 20,000 matches: a word found in most messages is answered
+about as fast as a rare one.
 """
 
 from __future__ import annotations

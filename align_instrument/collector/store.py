@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 _READER_POOL_SIZE = 8
-_INDEX_DELAY_SECONDS = 0.2
+_INDEX_IDLE_SECONDS = 0.5
 logger = logging.getLogger("align_instrument.collector")
 
 
@@ -92,6 +92,7 @@ class Store:
         self._closed = False
         self._index_wanted = threading.Event()
         self._indexer: threading.Thread | None = None
+        self._unindexed = 0
 
     def close(self) -> None:
         """Close every connection. The store cannot be used afterwards.
@@ -170,14 +171,16 @@ class Store:
                 )
                 self._indexer.start()
         if result.stored:
+            self._unindexed += result.stored  # events, not messages: an upper bound is enough
             self._index_wanted.set()
         return result
 
     def index_pending(self) -> int:
         """Add the stored messages not indexed for search yet to the index; returns how many.
 
-        An indexer thread does this shortly after each ingest, off the request's path, and
-        :meth:`search` before it reads: nobody needs to call it.
+        An indexer thread does this when ingestion pauses for half a second (or every 20,000
+        events under sustained load), off the requests' path, and :meth:`search` before it
+        reads: nobody needs to call it.
 
         Example:
             >>> store.index_pending()
@@ -196,8 +199,13 @@ class Store:
     def _index_loop(self) -> None:
         while not self._closed:
             self._index_wanted.wait()
-            time.sleep(_INDEX_DELAY_SECONDS)  # let a burst of batches land: fewer, larger chunks
-            self._index_wanted.clear()
+            # Index when ingestion pauses (it then never competes with a burst), or every
+            # INDEX_CHUNK messages under sustained load so the backlog stays small.
+            while not self._closed and self._unindexed < search.INDEX_CHUNK:
+                self._index_wanted.clear()
+                if not self._index_wanted.wait(_INDEX_IDLE_SECONDS):
+                    break
+            self._unindexed = 0
             try:
                 self.index_pending()
             except sqlite3.Error as exc:  # locked by another process, disk full: retried next time
