@@ -231,15 +231,16 @@ class InMemorySessionStore:
         sid = outcome.session_id
         with self._lock:
             state = self._sessions.get(sid)
-            if state is None:  # closed (evicted) while the call ran: its reply still gets a fresh index
-                state = _Session("", self._closed.get(sid, mono) or 1, now)
-                self._sessions[sid] = state
             reply_index = 0
-            if outcome.has_text:
-                reply_index = state.next_index
-                state.next_index += 1
-            state.last_activity = now
-            self._sessions.move_to_end(sid)
+            if state is not None:
+                if outcome.has_text:
+                    reply_index = state.next_index
+                    state.next_index += 1
+                state.last_activity = now
+                self._sessions.move_to_end(sid)
+            elif outcome.has_text:  # closed while the call ran: a fresh index, the session stays closed
+                reply_index = self._closed.get(sid, mono) or 1
+                self._closed.put(sid, reply_index + 1, mono)
             turn = self._turns.get(outcome.turn_key, mono)
             if turn is not None and turn.session_id == sid:
                 turn.status = outcome.status

@@ -166,15 +166,18 @@ local sid, turn_key, has_text, status = ARGV[7], ARGV[8], ARGV[9] == "1", ARGV[1
 local response_key = optional(ARGV[11])
 local state = redis.call("HMGET", P .. "s:" .. sid, "u", "n")
 local state_user, next_index = state[1], tonumber(state[2])
-if not state_user then  -- closed while the call ran: its reply still gets a fresh index
-  state_user, next_index = "", closed_next(sid)
-end
+local closed = not state_user
+if closed then next_index = closed_next(sid) end
 local reply_index = 0
 if has_text then
   reply_index = next_index
   next_index = next_index + 1
 end
-save_session(sid, state_user, next_index)
+if not closed then
+  save_session(sid, state_user, next_index)
+elseif has_text then  -- closed while the call ran: the reply takes a fresh index, the session stays closed
+  redis.call("SET", P .. "c:" .. sid, next_index, "PX", MEMORY_TTL)
+end
 local tkey = P .. "t:" .. turn_key
 local turn = redis.call("HMGET", tkey, "s", "r")
 if turn[1] == sid then

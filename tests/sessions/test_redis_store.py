@@ -176,9 +176,13 @@ def test_resumed_after_close_continues_and_explicit_resume_keeps_indexes(both: B
     assert (c.continues, c.opened, c.log, c.first_index) == ("s1", True, "new", 1)
     r, c = both.begin([u("x"), a("y"), u("z")], 6000, session_id="conv-1")
     assert (c.session_id, c.opened, c.first_index) == ("conv-1", True, 3)  # indexes never reused
-    # a reply whose session was closed while the call ran still gets a fresh index
+    # a reply whose session was closed while the call ran gets a fresh index; the session stays
+    # closed (closed once, resumed by id at the next free index)
     assert both.same("claim_expired", 7000.0) == ["s3", "conv-1"]
     assert both.end(r, c, "w", 7001) == 4
+    assert both.same("claim_expired", 90000.0) == []
+    r, c = both.begin([u("x"), a("y"), u("z"), a("w"), u("again")], 90001, session_id="conv-1")
+    assert (c.opened, c.first_index) == (True, 5)
 
 
 def test_response_ids_and_run_ids(both: Both) -> None:
