@@ -94,7 +94,7 @@ def _region(data: Overview, span: TimeRange) -> str:
         _card("Sessions started", sessions_chart, f"per {per}, by their first event"),
         _card("Active users", users_chart, f"users with a session started in each {per}"),
         _card("Messages", messages_chart, f"per {per}, by the time they were sent"),
-        _card("Feedback", feedback_chart + legend(feedback_series), f"thumbs up and down per {per}"),
+        _card("Feedback", legend(feedback_series) + feedback_chart, f"thumbs up and down per {per}"),
         _card("Thumbs up / thumbs down", _ratio(data), "share of all feedback in the range"),
         _card("Messages per session", distribution, "sessions by their number of messages"),
         _card("Most active users", _top_users(data, span), "by messages in their sessions"),
