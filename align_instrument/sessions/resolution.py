@@ -27,8 +27,9 @@ from typing import NamedTuple
 from .messages import ASSISTANT_KINDS, LOGGED_KINDS, USER, ChatItem, Keyer, item_digest
 from .store import Anchor, TurnPlan
 
-MAX_ANCHORS = 3
-"""How many of a request's newest outputs are tried (an app may insert or edit one or two)."""
+MAX_ANCHORS = 2
+"""How many of a request's newest outputs are tried: the newest, and the one before it when the
+newest was never captured (an app may insert or edit an assistant message)."""
 
 CONTEXT_REACH = 8
 """How far back from an output its preceding user message and previous output are looked for."""
@@ -96,11 +97,13 @@ def plan_request(
     newest = outputs[0] if outputs else -1
     tried = outputs[:MAX_ANCHORS]
 
-    # Digests of the items from the oldest tried output's context to the end (memoised per text).
-    low = max(0, tried[-1] - CONTEXT_REACH) if tried else 0
-    if last_user >= 0:
-        low = min(low, last_user)
-    digests = [b""] * low + [item_digest(kind, text) for kind, text in items[low:]]
+    # Digests of the items from the oldest tried output's context to the end (memoised per text);
+    # an item further back (a user message far before its output) is digested when asked for.
+    low = max(0, tried[-1] - 1) if tried else 0
+    tail = [item_digest(kind, text) for kind, text in items[low:]]
+
+    def digest(i: int) -> bytes:
+        return tail[i - low] if i >= low else item_digest(*items[i])
 
     anchors: list[Anchor] = []
     for n, position in enumerate(tried):
@@ -112,14 +115,14 @@ def plan_request(
                 previous = -1
         keys = output_keys(
             keyer,
-            digests[position],
-            digests[user] if user >= 0 else b"",
-            digests[previous] if previous >= 0 else b"",
+            tail[position - low],
+            digest(user) if user >= 0 else b"",
+            digest(previous) if previous >= 0 else b"",
         )
-        anchors.append(Anchor(keys, turn_keyer(TURN, *digests[position:]), after[n]))
+        anchors.append(Anchor(keys, turn_keyer(TURN, *tail[position - low :]), after[n]))
     plan = TurnPlan(
         anchors=tuple(anchors),
-        opening_key=anchors[0].turn_key if anchors else turn_keyer(FIRST_TURN, *digests),
+        opening_key=anchors[0].turn_key if anchors else turn_keyer(FIRST_TURN, *tail),
         opening_count=after[0] if outputs else loggable,
         history_count=loggable,
         session_id=session_id,
@@ -133,8 +136,8 @@ def plan_request(
         tuple(tried),
         newest,
         keyer,
-        digests[last_user] if last_user >= 0 else b"",
-        digests[newest] if newest >= 0 else b"",
+        digest(last_user) if last_user >= 0 else b"",
+        tail[newest - low] if newest >= 0 else b"",
     )
 
 
