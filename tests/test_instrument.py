@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from align_instrument.collector import RunningCollector
 from align_instrument.local_llm import start_local_llm
@@ -168,3 +169,43 @@ def test_a_failing_integration_never_breaks_the_apps_import(collector: RunningCo
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "(0.0, 1.0, 1) {'install_broken': 1}"
+
+
+def test_a_fork_while_another_thread_is_in_the_import_hook_never_hangs_the_child(
+    collector: RunningCollector, tmp_path: Path
+) -> None:
+    # With post-import hooks registered, wrapt's finder takes its lock on each import of a new
+    # module. Another thread holds it (as during an import) at the instant the main thread forks.
+    (tmp_path / "fresh_module_for_child.py").write_text("VALUE = 1\n")
+    result = run(
+        f"""
+        import os, sys, threading, time
+        sys.path.insert(0, {str(tmp_path)!r})
+        import align_instrument as align
+        align.autoinstrument()  # openai not imported: its hook (and wrapt's finder) is registered
+        import wrapt.importer
+        held = threading.Event()
+        def in_the_finder():
+            with wrapt.importer._post_import_hooks_lock:
+                held.set()
+                time.sleep(0.5)
+        threading.Thread(target=in_the_finder).start()
+        held.wait()
+        pid = os.fork()
+        if pid == 0:
+            import fresh_module_for_child  # goes through wrapt's finder
+            os._exit(0)
+        deadline = time.monotonic() + 15
+        while not os.waitpid(pid, os.WNOHANG)[0]:
+            if time.monotonic() > deadline:
+                os.kill(pid, 9)
+                print("child hung")
+                break
+            time.sleep(0.01)
+        else:
+            print("child done")
+        """,
+        ALIGNAI_HOST=collector.url,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "child done"
