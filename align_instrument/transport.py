@@ -1,10 +1,7 @@
 """One HTTP POST of a batch, and what its failure means, for the delivery worker.
 
 ``requests`` (with urllib3 and charset detection, about 100 ms to import) is imported when the
-first batch is posted, not when the app imports ``align_instrument``. That import runs on the
-worker thread, so a ``fork()`` waits for it to finish: a child forked in the middle of it would
-find ``requests`` half-imported, its module lock held by a thread that does not exist there, and
-hang on its first send.
+first batch is posted, on the worker thread, not when the app imports ``align_instrument``.
 """
 
 from __future__ import annotations
@@ -35,6 +32,7 @@ class PostResult(NamedTuple):
 
 
 _importing = threading.Lock()
+_held_for_fork: list[threading.Lock] = []
 
 
 def new_session(url: str) -> requests.Session:
@@ -50,16 +48,28 @@ def new_session(url: str) -> requests.Session:
     return session
 
 
-def _reinit_import_lock() -> None:
+def _before_fork() -> None:
+    # A child forked in the middle of that import would find ``requests`` half-imported, its module
+    # lock held by a thread that does not exist there, and hang on its first send. The import runs
+    # once per process, so a fork waits for it at most that once (and never more than 5 s).
+    if _importing.acquire(timeout=5):
+        _held_for_fork.append(_importing)
+
+
+def _after_fork_in_parent() -> None:
+    while _held_for_fork:
+        _held_for_fork.pop().release()
+
+
+def _after_fork_in_child() -> None:
     global _importing
+    _held_for_fork.clear()
     _importing = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(
-        before=lambda: _importing.acquire(),
-        after_in_parent=lambda: _importing.release(),
-        after_in_child=_reinit_import_lock,
+        before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
     )
 
 

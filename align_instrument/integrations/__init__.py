@@ -24,7 +24,7 @@ import os
 import sys
 import threading
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .._internal import ErrorCounter, logger, report_internal_error
 
@@ -109,34 +109,21 @@ _active: Installer | None = None
 _hooked: set[str] = set()  # trigger modules with a post-import hook that has not fired yet
 
 
-_held_for_fork: list[Any] = []
-
-
-def _before_fork() -> None:
-    # Once a post-import hook is registered, wrapt's finder takes its lock on every import of a
-    # module not yet imported: a child forked while another thread held it would hang on its first
-    # such import. The lock is only ever held for a dict look-up, so the fork waits a moment for it.
-    lock = getattr(sys.modules.get("wrapt.importer"), "_post_import_hooks_lock", None)
-    if lock is not None and lock.acquire(timeout=1):
-        _held_for_fork.append(lock)
-
-
-def _after_fork() -> None:
-    while _held_for_fork:
-        _held_for_fork.pop().release()
-
-
 def _after_fork_in_child() -> None:
-    _after_fork()
-    # Locks a parent's thread held at the instant of the fork would never be released here.
+    # Locks a parent's thread held at the instant of the fork would never be released here. That
+    # includes wrapt's hook lock, which its finder takes on every import of a new module once a
+    # post-import hook is registered: the child would hang on its first such import.
     global _hooks_lock
     _hooks_lock = threading.Lock()
     if _active is not None:
         _active._lock = threading.Lock()
+    importer = sys.modules.get("wrapt.importer")
+    if importer is not None and hasattr(importer, "_post_import_hooks_lock"):
+        setattr(importer, "_post_import_hooks_lock", threading.RLock())  # noqa: B010 (not typed)
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork_in_child)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _hook(trigger: str) -> None:
