@@ -82,8 +82,9 @@ def autoinstrument(
         the client returned sends nothing (``stats()["inactive"]`` says why): the app still runs.
 
     Raises:
-        ValueError: an engine bound is invalid, or ``session_store`` is a URL of another scheme.
-        ImportError: a Redis session store is asked for but the ``redis`` package is missing.
+        ValueError: an engine bound is invalid. (A ``session_store`` that cannot be used, e.g. a
+            URL of another scheme or ``redis`` not installed, logs a warning naming the fix and
+            keeps sessions in memory: instrumentation never stops an app from starting.)
 
     Example:
         >>> import align_instrument as align
@@ -249,9 +250,19 @@ def _session_store(setting: object, session_timeout: float, project_id: str) -> 
         setting = os.environ.get("ALIGNAI_SESSION_STORE") or None
     if setting is None or callable(getattr(setting, "begin_turn", None)):
         return setting  # type: ignore[return-value]
-    from .sessions.redis_store import RedisSessionStore
+    try:
+        from .sessions.redis_store import RedisSessionStore
 
-    return RedisSessionStore(setting, session_timeout=session_timeout, project=project_id)  # type: ignore[arg-type]
+        return RedisSessionStore(setting, session_timeout=session_timeout, project=project_id)  # type: ignore[arg-type]
+    except (ImportError, ValueError, TypeError) as exc:
+        # Instrumentation never stops an app from starting: say what to fix, keep sessions in memory.
+        logger.warning(
+            "align_instrument: session_store cannot be used (%s); sessions are kept in this process's "
+            "memory, so several workers will not share them. Fix ALIGNAI_SESSION_STORE / session_store= "
+            "(a redis:// URL; pip install 'align-instrument[redis]').",
+            exc,
+        )
+        return None
 
 
 __all__ = [
