@@ -34,6 +34,7 @@ import time
 import weakref
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .. import events as ev
 from .._internal import capture_internal_exceptions, logger, report_internal_error
@@ -242,16 +243,7 @@ class SessionEngine:
             user_id=user,
             regenerate_first=bool(user_id) and not delta,
         )
-        store = self.store
-        now = time.time()
-        try:
-            claim = store.begin_turn(request.plan, now)
-        except Exception:
-            if store is self.local_store:
-                raise
-            store = self.local_store
-            self._shared_store_failed("begin_turn")
-            claim = store.begin_turn(request.plan, now)
+        store, claim = self._call_store(self.store, "begin_turn", request.plan)
         plan = request.plan
         turn_key = plan.anchors[claim.anchor].turn_key if claim.anchor >= 0 else plan.opening_key
         turn = Turn(claim.session_id, claim.user_id or user, claim.regenerates, request, turn_key, store)
@@ -312,15 +304,7 @@ class SessionEngine:
             reply_keys(turn.request, outputs, others),
             response_id,
         )
-        now = time.time()
-        store = turn.store
-        try:
-            index = store.end_turn(outcome, now)
-        except Exception:
-            if store is self.local_store:
-                raise
-            self._shared_store_failed("end_turn")
-            index = self.local_store.end_turn(outcome, now)
+        _, index = self._call_store(turn.store, "end_turn", outcome)
         if not index:
             return None
         props = self._assistant_properties(turn, properties, incomplete)
@@ -455,9 +439,17 @@ class SessionEngine:
         except Exception:
             report_internal_error(self.client, "log_message")
 
-    def _shared_store_failed(self, operation: str) -> None:
-        self._count("store_fallback")
-        report_internal_error(self.client, f"session_store_{operation}")
+    def _call_store(self, store: SessionStore, operation: str, argument: object) -> tuple[SessionStore, Any]:
+        """``store.<operation>(argument, now)``; when a shared store fails, the in-process store
+        serves that call (its session may split while the shared one is away: counted)."""
+        try:
+            return store, getattr(store, operation)(argument, time.time())
+        except Exception:
+            if store is self.local_store:
+                raise
+            self._count("store_fallback")
+            report_internal_error(self.client, f"session_store_{operation}")
+            return self.local_store, getattr(self.local_store, operation)(argument, time.time())
 
     def _assistant_properties(
         self, turn: Turn, properties: Mapping[str, object] | None, incomplete: bool
