@@ -139,11 +139,21 @@ def _ours(obj: object) -> bool:
     return module == PACKAGE or module.startswith(PACKAGE + ".")
 
 
+def _private_mixin(base: type) -> bool:
+    """One of our classes from a private module: its members are documented on the public class."""
+    return _ours(base) and "._" in base.__module__
+
+
 def _class_members(cls: type, qualname: str) -> list[Entry]:
-    """Public methods and properties that ``cls`` itself defines (not inherited ones)."""
+    """Public methods and properties that ``cls`` defines, itself or through one of our private
+    mixins (a base class from a private module, e.g. ``integrations._user``); not inherited ones."""
     external = [base for base in cls.__mro__[1:] if base is not object and not _ours(base)]
+    mixins = [base for base in cls.__mro__[1:] if _private_mixin(base)]
+    defined: dict[str, object] = {}
+    for owner in [*reversed(mixins), cls]:
+        defined.update(vars(owner))
     members: list[Entry] = []
-    for name, raw in sorted(vars(cls).items()):
+    for name, raw in sorted(defined.items()):
         if name.startswith("_"):
             continue
         if dataclasses.is_dataclass(cls) and name in {f.name for f in dataclasses.fields(cls)}:
@@ -636,7 +646,7 @@ def _render_entry(entry: Entry) -> list[str]:
         out += ["```python", f"{'def ' if kind == 'function' else ''}{_signature(entry)}", "```", ""]
     cls = entry.obj if inspect.isclass(entry.obj) else None
     if cls is not None and entry.kind in ("class", "record") and not typing.is_typeddict(cls):
-        shown_bases = [b for b in cls.__bases__ if b not in (object, tuple)]
+        shown_bases = [b for b in cls.__bases__ if b not in (object, tuple) and not _private_mixin(b)]
         if shown_bases:
             out += ["Bases: " + ", ".join(f"`{_base_name(b)}`" for b in shown_bases), ""]
     doc = own_doc(entry)

@@ -14,6 +14,7 @@ from langchain_core.messages import BaseMessage
 from ..._internal import capture_internal_exceptions
 from ...client import AlignClient
 from ...events import DEFAULT_ASSISTANT_ID, ROLE_ASSISTANT, ROLE_USER, check_id
+from .._user import IdentifiesUser
 from ._convert import content_text, is_loggable, message_role
 
 # Session ids whose messages an open AlignChatMessageHistory logs. The callback handler skips
@@ -67,7 +68,7 @@ class UserInfo(TypedDict, total=False):
     custom_properties: Mapping[str, str | int | float | bool] | None
 
 
-class AlignChatMessageHistory(BaseChatMessageHistory):
+class AlignChatMessageHistory(IdentifiesUser, BaseChatMessageHistory):
     """Wraps a LangChain chat history so that its conversation is logged to Align as one session.
 
     Behaves like the official ``alignai`` SDK's LangChain ``ChatMessageHistory``: on creation it
@@ -167,41 +168,6 @@ class AlignChatMessageHistory(BaseChatMessageHistory):
         await self.backend.aclear()
 
     # --- Align ------------------------------------------------------------------------------------------
-
-    def identify_user(
-        self,
-        display_name: str | None = None,
-        email: str | None = None,
-        ip: str | None = None,
-        country_code: str | None = None,
-        create_time: datetime | None = None,
-        custom_properties: Mapping[str, str | int | float | bool] | None = None,
-    ) -> None:
-        """Send ``identify_user`` for this history's user.
-
-        Args:
-            display_name: shown on the dashboard, at most 64 characters.
-            email: at most 256 characters.
-            ip: an IPv4 address (``country_code`` overrides it).
-            country_code: ISO 3166-1 alpha-2.
-            create_time: when the user was created (naive: UTC).
-            custom_properties: up to 10 ``{key: value}`` pairs, Align's key and value rules.
-
-        Raises:
-            ValidationError: a field breaks its Align rule (nothing is sent).
-
-        Example:
-            >>> history.identify_user(display_name="Ada", country_code="GB")
-        """
-        self.client.identify_user(
-            self.user_id,
-            display_name=display_name,
-            email=email,
-            ip=ip,
-            country_code=country_code,
-            create_time=create_time,
-            custom_properties=custom_properties,
-        )
 
     def close(self) -> None:
         """Close the Align session (``close_session``). Messages added later are stored but not logged.

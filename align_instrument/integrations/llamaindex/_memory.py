@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any, ClassVar
 
 from llama_index.core.base.llms.types import ChatMessage
@@ -13,6 +12,7 @@ from pydantic import ConfigDict, PrivateAttr
 
 from ..._internal import capture_internal_exceptions
 from ...events import DEFAULT_ASSISTANT_ID, ROLE_ASSISTANT, ROLE_USER, check_id
+from .._user import IdentifiesUser
 from ._convert import message_text
 
 
@@ -24,7 +24,7 @@ def _role_of(message: Any) -> str | None:
     return str(role) if message_text(message) else None
 
 
-class AlignChatMemory(BaseMemory):
+class AlignChatMemory(IdentifiesUser, BaseMemory):
     """Wraps a LlamaIndex memory so that its conversation is logged to Align as one session.
 
     Behaves like the official ``alignai`` SDK's LlamaIndex ``ChatMemory``: on creation it opens the
@@ -168,41 +168,6 @@ class AlignChatMemory(BaseMemory):
         await self.memory.areset()
 
     # --- Align ------------------------------------------------------------------------------------------
-
-    def identify_user(
-        self,
-        display_name: str | None = None,
-        email: str | None = None,
-        ip: str | None = None,
-        country_code: str | None = None,
-        create_time: datetime | None = None,
-        custom_properties: Mapping[str, str | int | float | bool] | None = None,
-    ) -> None:
-        """Send ``identify_user`` for this memory's user.
-
-        Args:
-            display_name: shown on the dashboard, at most 64 characters.
-            email: at most 256 characters.
-            ip: an IPv4 address (``country_code`` overrides it).
-            country_code: ISO 3166-1 alpha-2.
-            create_time: when the user was created (naive: UTC).
-            custom_properties: up to 10 ``{key: value}`` pairs, Align's key and value rules.
-
-        Raises:
-            ValidationError: a field breaks its Align rule (nothing is sent).
-
-        Example:
-            >>> memory.identify_user(display_name="Ada", country_code="GB")
-        """
-        self.client.identify_user(
-            self.user_id,
-            display_name=display_name,
-            email=email,
-            ip=ip,
-            country_code=country_code,
-            create_time=create_time,
-            custom_properties=custom_properties,
-        )
 
     def close(self) -> None:
         """Close the Align session. Messages put later are stored but not logged; a second call does nothing.
