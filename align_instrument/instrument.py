@@ -94,6 +94,10 @@ def autoinstrument(
         True
     """
     global _installed
+    if options.pop("settle_seconds", None) is not None:  # removed: replies are no longer held back
+        logger.warning(
+            "align_instrument: settle_seconds is no longer used (each reply is logged when complete)"
+        )
     with _lock:
         if _installed is not None:
             return _installed.client

@@ -59,6 +59,21 @@ def test_a_missing_key_warns_once_and_the_app_runs_uninstrumented() -> None:
     assert "set ALIGNAI_API_KEY" in err[0]
 
 
+def test_the_removed_settle_seconds_option_still_instruments(collector: RunningCollector) -> None:
+    result = run(
+        f"""
+        import align_instrument as align
+        import openai
+        client = align.autoinstrument(settle_seconds=10)  # an app written for the earlier release
+        print({PATCHED}, "inactive" in client.stats())
+        """,
+        ALIGNAI_HOST=collector.url,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "False"]
+    assert "settle_seconds is no longer used" in result.stderr
+
+
 def test_the_explicit_client_still_raises_without_a_key() -> None:
     result = run(
         """
