@@ -241,7 +241,9 @@ class SessionEngine:
             response_key=previous_response_id,
             new_session_id=self._new_session_id(),
             user_id=user,
-            regenerate_first=bool(user_id) and not delta,
+            # The same input again after the same previous response is a regeneration; in a
+            # `conversation` (delta) a repeated input may be a new turn ("yes" twice).
+            regenerate_first=previous_response_id is not None or (bool(user_id) and not delta),
         )
         store, claim = self._call_store(self.store, "begin_turn", request.plan)
         plan = request.plan

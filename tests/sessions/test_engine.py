@@ -131,6 +131,32 @@ def test_regeneration_is_logged_at_the_next_index_and_either_variant_continues(e
     assert detail.messages[4].custom_properties["regenerates"] == "4"
 
 
+def test_previous_response_chain_regeneration_and_conversation_repeats(env: Env) -> None:
+    engine = env.engine()
+    first = engine.begin_turn(partition="p", messages=[u("hi")])
+    engine.end_turn(first, "hello", response_id="resp_1")
+    for take in ("take 1", "take 2"):  # the same input after the same response: a regeneration
+        t = engine.begin_turn(partition="p", messages=[u("more")], previous_response_id="resp_1", delta=True)
+        engine.end_turn(t, take, response_id=f"resp_{take}")
+    t = engine.begin_turn(partition="p", messages=[u("yes")], session_id="conv_9", delta=True)
+    engine.end_turn(t, "ok")
+    t = engine.begin_turn(partition="p", messages=[u("yes")], session_id="conv_9", delta=True)
+    engine.end_turn(t, "done")  # a repeated input in a conversation is a new turn
+    assert env.transcript(first.session_id) == [
+        (1, "user", "hi"),
+        (2, "assistant", "hello"),
+        (3, "user", "more"),
+        (4, "assistant", "take 1"),
+        (5, "assistant", "take 2"),
+    ]
+    assert env.transcript("conv_9") == [
+        (1, "user", "yes"),
+        (2, "assistant", "ok"),
+        (3, "user", "yes"),
+        (4, "assistant", "done"),
+    ]
+
+
 def test_conversation_delta_mode_retry_and_long_ids(env: Env) -> None:
     engine = env.engine()
     long_id = "conv_" + "x" * 80

@@ -77,7 +77,7 @@ class Both:
             response_key=response_key,
             new_session_id=f"s{next(self.ids)}",
             user_id=user_id,
-            regenerate_first=bool(user) and not delta,
+            regenerate_first=response_key is not None or (bool(user) and not delta),
         )
         return request, self.same("begin_turn", request.plan, now)
 
