@@ -26,7 +26,8 @@ from typing import NoReturn, TextIO
 
 from . import __version__
 from .collector.server import DEFAULT_MAX_BODY_BYTES, start_collector
-from .collector.store import SessionDetail, Store
+from .collector.store import Store
+from .collector.transcript import fmt_time, print_transcript
 from .transport import is_loopback
 
 DEFAULT_DB = "align.db"
@@ -263,7 +264,7 @@ def _sessions(args: argparse.Namespace) -> int:
                 str(s.thumbs_up),
                 str(s.thumbs_down),
                 s.status(now),
-                _fmt_time(s.start_time if s.start_time is not None else s.first_activity),
+                fmt_time(s.start_time if s.start_time is not None else s.first_activity),
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -283,44 +284,6 @@ def _show(args: argparse.Namespace) -> int:
         return 1
     print_transcript(session, sys.stdout)
     return 0
-
-
-def print_transcript(session: SessionDetail, out: TextIO) -> None:
-    """Write a session's header and transcript as plain text.
-
-    Example:
-        >>> print_transcript(store.session("s-1"), sys.stdout)
-    """
-    write = out.write
-    write(f"Session {session.session_id}")
-    if session.title:
-        write(f" — {session.title}")
-    write(f"\n  user: {session.user_id or '?'}   assistant: {session.assistant_id or '?'}")
-    started = (
-        f"{_fmt_time(session.start_time)} UTC"
-        if session.start_time is not None
-        else "- (no session_open received for this session)"
-    )
-    write(f"   status: {session.status()}   started: {started}\n")
-    if session.custom_properties:
-        write(f"  properties: {_fmt_props(session.custom_properties)}\n")
-    for f in session.session_feedback:
-        write(f"  session feedback: {f.type}\n")
-    write("\n")
-    for m in session.messages:
-        write(f"[{m.index}] {m.role}:")
-        lines = m.content.splitlines() or [""]
-        write(f" {lines[0]}\n")
-        for line in lines[1:]:
-            write(f"    {line}\n")
-        if m.custom_properties:
-            write(f"    properties: {_fmt_props(m.custom_properties)}\n")
-        for f in m.feedback:
-            write(f"    feedback: {f.type}\n")
-    if not session.messages:
-        write("(no messages)\n")
-    for f in session.unmatched_feedback:
-        write(f"feedback {f.type} on message #{f.message_index} (message not received)\n")
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -346,14 +309,6 @@ def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     return run_demo(db_path=args.db)
-
-
-def _fmt_time(ts: float | None) -> str:
-    return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
-
-
-def _fmt_props(props: dict[str, str]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in props.items())
 
 
 if __name__ == "__main__":  # pragma: no cover

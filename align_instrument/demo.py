@@ -161,7 +161,7 @@ def run_demo(db_path: str | None = None) -> int:
         >>> run_demo()
         0
     """
-    from .cli import print_transcript  # the CLI imports this module lazily; no cycle at import time
+    from .collector.transcript import print_transcript
 
     started = time.monotonic()
     if db_path is None:
