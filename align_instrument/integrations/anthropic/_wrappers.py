@@ -16,6 +16,7 @@ from typing import Any
 from ..._internal import capture_internal_exceptions, report_internal_error
 from ...sessions.context import SUPPRESS_PROVIDER_CAPTURE
 from ...sessions.engine import SessionEngine
+from .._call import make_call_wrapper
 from ._request import is_messages_call, read_request
 from ._stream import AnthropicCapture, AsyncStreamProxy, Capture, CaptureProxy, StreamProxy
 
@@ -136,44 +137,9 @@ class AsyncRawResponseProxy(_RawProxy):
 
 
 def make_transport_wrapper(engine: SessionEngine, is_async: bool) -> Any:
-    """The wrapt wrapper for ``SyncAPIClient.request`` (or the async one): call through; the
-    provider's result or exception reaches the app unchanged."""
-    client = engine.client
+    """The wrapt wrapper for ``SyncAPIClient.request`` (or the async one)."""
 
-    if is_async:
+    def begin(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Capture | None:
+        return _begin(engine, instance, args, kwargs)
 
-        async def async_wrapper(
-            wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-        ) -> Any:
-            capture = _begin(engine, instance, args, kwargs)
-            if capture is None:
-                return await wrapped(*args, **kwargs)
-            try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException:
-                capture.fail()
-                raise
-            try:
-                return _finish(capture, result)
-            except Exception:
-                report_internal_error(client, "anthropic_result")
-                return result
-
-        return async_wrapper
-
-    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        capture = _begin(engine, instance, args, kwargs)
-        if capture is None:
-            return wrapped(*args, **kwargs)
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException:
-            capture.fail()
-            raise
-        try:
-            return _finish(capture, result)
-        except Exception:
-            report_internal_error(client, "anthropic_result")
-            return result
-
-    return wrapper
+    return make_call_wrapper(engine.client, begin, _finish, is_async, "anthropic")

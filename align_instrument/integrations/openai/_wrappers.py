@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from hashlib import blake2b
 from typing import Any
 
 from ..._internal import capture_internal_exceptions, report_internal_error
 from ...sessions.context import SUPPRESS_PROVIDER_CAPTURE
 from ...sessions.engine import SessionEngine
+from .._call import make_call_wrapper
 from ._request import endpoint_kind, read_request
 from ._stream import AsyncStreamProxy, Capture, CaptureProxy, StreamProxy
 
@@ -153,10 +154,6 @@ class AsyncRawResponseProxy(CaptureProxy):
         return await self.__wrapped__.__aexit__(*exc)
 
 
-# (instance, args, kwargs) -> the capture of this call, or None to pass it through; never raises
-Begin = Callable[[Any, tuple[Any, ...], dict[str, Any]], "Capture | None"]
-
-
 def make_transport_wrapper(engine: SessionEngine, is_async: bool) -> Any:
     """The wrapt wrapper for ``SyncAPIClient.request`` (or the async one)."""
 
@@ -169,7 +166,7 @@ def make_transport_wrapper(engine: SessionEngine, is_async: bool) -> Any:
             report_internal_error(engine.client, "openai_request")
             return None
 
-    return _make_wrapper(engine, begin, is_async)
+    return make_call_wrapper(engine.client, begin, _finish, is_async, "openai")
 
 
 def make_resource_wrapper(engine: SessionEngine, kind: str, is_async: bool) -> Any:
@@ -184,50 +181,7 @@ def make_resource_wrapper(engine: SessionEngine, kind: str, is_async: bool) -> A
             report_internal_error(engine.client, "openai_request")
             return None
 
-    return _make_wrapper(engine, begin, is_async)
-
-
-def _make_wrapper(engine: SessionEngine, begin: Begin, is_async: bool) -> Any:
-    """Call through; the provider's result or exception reaches the app unchanged."""
-    client = engine.client
-
-    if is_async:
-
-        async def async_wrapper(
-            wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-        ) -> Any:
-            capture = begin(instance, args, kwargs)
-            if capture is None:
-                return await wrapped(*args, **kwargs)
-            try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException:
-                capture.fail()
-                raise
-            try:
-                return _finish(capture, result)
-            except Exception:
-                report_internal_error(client, "openai_result")
-                return result
-
-        return async_wrapper
-
-    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        capture = begin(instance, args, kwargs)
-        if capture is None:
-            return wrapped(*args, **kwargs)
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException:
-            capture.fail()
-            raise
-        try:
-            return _finish(capture, result)
-        except Exception:
-            report_internal_error(client, "openai_result")
-            return result
-
-    return wrapper
+    return make_call_wrapper(engine.client, begin, _finish, is_async, "openai")
 
 
 def _end_helper_stream(instance: Any) -> None:
