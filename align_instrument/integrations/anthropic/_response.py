@@ -46,12 +46,7 @@ class AnthropicReply(Reply):
 
     def read_response(self, response: Any) -> None:
         """Fill from a ``Message`` (or a ``ParsedMessage``)."""
-        self.saw_end = True
-        response_id = getattr(response, "id", None)
-        self.response_id = response_id if isinstance(response_id, str) else None
-        model = getattr(response, "model", None)
-        if isinstance(model, str):
-            self.model = model
+        self._read_whole(response)
         texts: list[str] = []
         for kind, text in block_texts(getattr(response, "content", None)):
             if kind == "text":

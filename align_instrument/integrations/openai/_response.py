@@ -63,14 +63,18 @@ class Reply:
 
     # --- whole responses --------------------------------------------------------------------------------
 
-    def read_response(self, response: Any) -> None:
-        """Fill from a ``ChatCompletion`` / ``Response`` (or their parsed variants)."""
+    def _read_whole(self, response: Any) -> None:
+        """What every whole response gives: it is complete, its id and its model."""
         self.saw_end = True
         response_id = getattr(response, "id", None)
         self.response_id = response_id if isinstance(response_id, str) else None
         model = getattr(response, "model", None)
         if isinstance(model, str):
             self.model = model
+
+    def read_response(self, response: Any) -> None:
+        """Fill from a ``ChatCompletion`` / ``Response`` (or their parsed variants)."""
+        self._read_whole(response)
         choices = getattr(response, "choices", None)
         usage = getattr(response, "usage", None)
         if choices is not None:
