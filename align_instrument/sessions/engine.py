@@ -426,7 +426,7 @@ class SessionEngine:
         elif claim.anchor >= 0:
             start = request.positions[claim.anchor] + 1
         else:
-            start = request.newest_output + 1
+            start = request.positions[0] + 1 if request.positions else 0  # after the newest output
         index = claim.first_index
         for i in range(start, len(items)):
             kind, text = items[i]

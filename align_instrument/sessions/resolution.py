@@ -43,8 +43,8 @@ class Request(NamedTuple):
 
     Attributes:
         plan: for :meth:`SessionStore.begin_turn`.
-        positions: the item position of each anchor of the plan (same order).
-        newest_output: the position of the request's newest output, or -1.
+        positions: the item position of each anchor of the plan (same order; the first is the
+            request's newest output).
         keyer: the anchor namespace (for the reply's keys).
         last_user: digest of the request's last user message (b"" when none).
         last_output: digest of the request's newest output (b"" when none).
@@ -52,7 +52,6 @@ class Request(NamedTuple):
 
     plan: TurnPlan
     positions: tuple[int, ...]
-    newest_output: int
     keyer: Keyer
     last_user: bytes
     last_output: bytes
@@ -134,7 +133,6 @@ def plan_request(
     return Request(
         plan,
         tuple(tried),
-        newest,
         keyer,
         digest(last_user) if last_user >= 0 else b"",
         tail[newest - low] if newest >= 0 else b"",
