@@ -1,10 +1,14 @@
-"""The call-through every provider integration wraps around the SDK's request method: begin a
-turn, call the original, capture the result. The provider's result or exception reaches the app
-unchanged; our own errors are contained and counted."""
+"""What every provider integration shares around the SDK's request method: the call-through
+(begin a turn, call the original, capture the result; the provider's result or exception reaches
+the app unchanged, our own errors are contained and counted) and the implicit-threading
+partition of a client."""
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from collections.abc import Callable
+from hashlib import blake2b
 from typing import Any
 
 from .._internal import ErrorCounter, report_internal_error
@@ -59,3 +63,26 @@ def make_call_wrapper(
             return result
 
     return wrapper
+
+
+_partitions: weakref.WeakKeyDictionary[Any, tuple[object, object, str]] = weakref.WeakKeyDictionary()
+
+
+def client_partition(instance: Any, credential: object, person: bytes) -> str:
+    """Implicit-threading partition of an SDK client: its base URL and a digest of its credential.
+
+    Memoised per client object (formatting the URL and hashing the key cost more than the rest of
+    a call's bookkeeping), and recomputed when the app changes the client's key or base URL.
+    """
+    base_url = getattr(instance, "_base_url", None)
+    try:
+        cached = _partitions.get(instance)
+    except TypeError:  # not weak-referenceable
+        cached = None
+    if cached is not None and cached[0] is credential and cached[1] is base_url:
+        return cached[2]
+    digest = blake2b(str(credential or "").encode(), digest_size=8, person=person).hexdigest()
+    partition = f"{getattr(instance, 'base_url', '')}#{digest}"
+    with contextlib.suppress(TypeError):
+        _partitions[instance] = (credential, base_url, partition)
+    return partition

@@ -6,39 +6,22 @@ lets every provider exception through untouched, and contains our own errors.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-import weakref
 from collections.abc import Mapping
-from hashlib import blake2b
 from typing import Any
 
 from ..._internal import capture_internal_exceptions, report_internal_error
 from ...sessions.context import SUPPRESS_PROVIDER_CAPTURE
 from ...sessions.engine import SessionEngine
-from .._call import make_call_wrapper
+from .._call import client_partition, make_call_wrapper
 from ._request import is_messages_call, read_request
 from ._stream import AnthropicCapture, AsyncStreamProxy, Capture, CaptureProxy, StreamProxy
 
-_partitions: weakref.WeakKeyDictionary[Any, tuple[object, object, str]] = weakref.WeakKeyDictionary()
-
 
 def _partition(instance: Any) -> str:
-    """Implicit-threading partition of a client: its base URL and a digest of its credential
-    (``api_key``, else ``auth_token``); memoised per client object until either changes."""
+    """Partition by the client's ``api_key``, else its ``auth_token``."""
     credential = getattr(instance, "api_key", None) or getattr(instance, "auth_token", None)
-    base_url = getattr(instance, "_base_url", None)
-    try:
-        cached = _partitions.get(instance)
-    except TypeError:  # not weak-referenceable
-        cached = None
-    if cached is not None and cached[0] is credential and cached[1] is base_url:
-        return cached[2]
-    digest = blake2b(str(credential or "").encode(), digest_size=8, person=b"align-ant").hexdigest()
-    partition = f"{getattr(instance, 'base_url', '')}#{digest}"
-    with contextlib.suppress(TypeError):
-        _partitions[instance] = (credential, base_url, partition)
-    return partition
+    return client_partition(instance, credential, b"align-ant")
 
 
 def _begin(

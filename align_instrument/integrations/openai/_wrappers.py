@@ -6,41 +6,19 @@ lets every provider exception through untouched, and contains our own errors.
 
 from __future__ import annotations
 
-import contextlib
-import weakref
 from collections.abc import Mapping
-from hashlib import blake2b
 from typing import Any
 
 from ..._internal import capture_internal_exceptions, report_internal_error
 from ...sessions.context import SUPPRESS_PROVIDER_CAPTURE
 from ...sessions.engine import SessionEngine
-from .._call import make_call_wrapper
+from .._call import client_partition, make_call_wrapper
 from ._request import endpoint_kind, read_request
 from ._stream import AsyncStreamProxy, Capture, CaptureProxy, StreamProxy
 
-_partitions: weakref.WeakKeyDictionary[Any, tuple[object, object, str]] = weakref.WeakKeyDictionary()
-
 
 def _partition(instance: Any) -> str:
-    """Implicit-threading partition of a client: its base URL and a digest of its API key.
-
-    Memoised per client object (formatting the URL and hashing the key cost more than the rest of
-    a call's bookkeeping), and recomputed when the app changes the client's key or base URL.
-    """
-    api_key = getattr(instance, "api_key", None)
-    base_url = getattr(instance, "_base_url", None)
-    try:
-        cached = _partitions.get(instance)
-    except TypeError:  # not weak-referenceable
-        cached = None
-    if cached is not None and cached[0] is api_key and cached[1] is base_url:
-        return cached[2]
-    digest = blake2b(str(api_key or "").encode(), digest_size=8, person=b"align-oai").hexdigest()
-    partition = f"{getattr(instance, 'base_url', '')}#{digest}"
-    with contextlib.suppress(TypeError):
-        _partitions[instance] = (api_key, base_url, partition)
-    return partition
+    return client_partition(instance, getattr(instance, "api_key", None), b"align-oai")
 
 
 def _begin(engine: SessionEngine, instance: Any, body: Any, kind: str) -> Capture | None:
